@@ -1,0 +1,38 @@
+# make demo: set up .venv and run fit -> validate -> predict -> export on a synthetic data set.
+# make test: set up .venv and run the default test suite (make test-slow: the heavier cases).
+VENV := .venv
+PY := $(VENV)/bin/python
+VIDCLF := $(VENV)/bin/vidclf
+STAMP := $(VENV)/.installed
+RUN := runs/demo/version_0
+PYTEST := $(PY) -m pytest -p no:cacheprovider
+
+.PHONY: install demo test test-slow clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e ".[test]"
+	touch $(STAMP)
+
+demo: install
+	rm -rf data/demo runs/demo
+	$(PY) -m vidclf.synthetic data/demo
+	$(VIDCLF) fit --config configs/demo.yaml
+	$(VIDCLF) validate --config configs/demo.yaml --ckpt_path $(RUN)/checkpoints/best.ckpt
+	$(VIDCLF) predict --ckpt_path $(RUN)/checkpoints/best.ckpt --data.predict data/demo/val \
+		--output $(RUN)/predictions.csv
+	$(VIDCLF) export --ckpt_path $(RUN)/checkpoints/best.ckpt --format onnx --output $(RUN)/model.onnx \
+		--data.predict data/demo/val/rising
+	$(PY) -m vidclf.demo_summary $(RUN)
+
+test: install
+	$(PYTEST) -m "not slow" tests
+
+test-slow: install
+	$(PYTEST) -m slow tests
+
+clean:
+	rm -rf data/demo runs

@@ -1,0 +1,3 @@
+from vidclf.cli import main
+
+main()

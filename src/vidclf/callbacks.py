@@ -1,0 +1,99 @@
+"""Callbacks that turn batches into files a user reads: predictions and the data report."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import pytorch_lightning as pl
+
+STAGE_SPLIT = {"train": "train", "validation": "val", "test": "test", "predict": "predict"}
+
+
+def write_rows(path: str, rows: list[dict]) -> None:
+    """Write rows as CSV, or JSON Lines for a .jsonl path, to a temporary name then rename it,
+    so an interrupted run never leaves a half-written file under the final name."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        if path.suffix.lower() == ".jsonl":
+            f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        else:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["path"])
+            writer.writeheader()
+            writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+class PredictionWriter(pl.Callback):
+    """One row per input video, in input order: label, probability, top-k, status (ok / error: reason)."""
+
+    def __init__(self, output: str, top_k: int = 5):
+        self.output, self.top_k = output, top_k
+
+    def on_predict_start(self, trainer, pl_module) -> None:
+        self.rows: dict[int, dict] = {}
+
+    def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        paths, names = trainer.datamodule.paths("predict"), pl_module.class_names
+        k = min(self.top_k, len(names))
+        if outputs["probs"] is not None:
+            top_p, top_i = outputs["probs"].float().cpu().topk(k, dim=-1)
+            for index, ps, ids in zip(outputs["index"].tolist(), top_p.tolist(), top_i.tolist()):
+                row = {"path": paths[index], "label": names[ids[0]], "prob": round(ps[0], 6), "status": "ok"}
+                for rank in range(k):
+                    row[f"top{rank + 1}_label"] = names[ids[rank]]
+                    row[f"top{rank + 1}_prob"] = round(ps[rank], 6)
+                self.rows[index] = row
+        for index, reason in outputs["failed"]:
+            self.rows[index] = {"path": paths[index], "label": "", "prob": "", "status": f"error: {reason}"}
+
+    def on_predict_end(self, trainer, pl_module) -> None:
+        columns = next((list(r) for r in self.rows.values() if r["status"] == "ok"), ["path", "label", "prob", "status"])
+        rows = [{c: self.rows[i].get(c, "") for c in columns} for i in sorted(self.rows)]
+        write_rows(self.output, rows)
+        errors = sum(r["status"] != "ok" for r in rows)
+        print(f"vidclf: predicted {len(rows)} videos ({len(rows) - errors} ok, {errors} error) -> {self.output}")
+
+
+class DataReport(pl.Callback):
+    """Videos that failed to decode are skipped, never swapped for others: list them in
+    RUN/data_report.csv and say so in one line at the end of each stage."""
+
+    def __init__(self):
+        self.failed: dict[tuple[str, str], str] = {}
+
+    def _collect(self, trainer, batch, stage: str) -> None:
+        split = STAGE_SPLIT[stage]
+        for index, reason in batch["failed"]:
+            self.failed[(split, trainer.datamodule.paths(split)[index])] = reason
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self._collect(trainer, batch, "train")
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        self._collect(trainer, batch, "validation")
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        self._collect(trainer, batch, "test")
+
+    def _report(self, trainer) -> None:
+        if not self.failed or not trainer.is_global_zero:
+            return
+        path = Path(trainer.log_dir or ".") / "data_report.csv"
+        write_rows(str(path), [{"split": s, "path": p, "status": f"skipped: {r}"}
+                               for (s, p), r in sorted(self.failed.items())])
+        print(f"vidclf: skipped {len(self.failed)} video(s) that could not be decoded; see {path}")
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        self._report(trainer)
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if trainer.state.fn == "validate":
+            self._report(trainer)
+
+    def on_test_end(self, trainer, pl_module) -> None:
+        self._report(trainer)

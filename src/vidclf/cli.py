@@ -1,0 +1,95 @@
+"""The vidclf command: LightningCLI with an export subcommand, argument links and defaults."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.cli import LightningCLI
+from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
+
+from vidclf.callbacks import DataReport
+from vidclf.data.datamodule import VideoDataModule
+from vidclf.errors import VidclfError
+from vidclf.module import VideoClassifier
+from vidclf.trainer import VidclfTrainer
+
+# Clip settings a checkpoint remembers from its training run, restored unless given again.
+CLIP_KEYS = ("frames", "rate", "crop", "resize", "train_resize")
+LIGHTNING_CKPT_WORDS = ("last", "best", "hpc", "registry")
+
+
+class VidclfCLI(LightningCLI):
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        return {**LightningCLI.subcommands(), "export": {"model", "datamodule"}}
+
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.link_arguments("model.backbone", "data.backbone")  # clips match the backbone
+        parser.link_arguments("data.classes", "model.class_names", apply_on="instantiate")
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults({"checkpoint.monitor": "val/acc", "checkpoint.mode": "max",
+                             "checkpoint.filename": "best", "checkpoint.save_last": True,
+                             "checkpoint.auto_insert_metric_name": False})
+
+    def _parse_ckpt_path(self) -> None:
+        """With --ckpt_path, the checkpoint states the model (backbone, classes) and the clip settings,
+        so validate/test/predict/export need no --model options and never download weights."""
+        sub = self.config.get("subcommand")
+        path = sub and self.config[sub].get("ckpt_path")
+        if not path or path in LIGHTNING_CKPT_WORDS:
+            return
+        if not Path(path).is_file():
+            raise VidclfError(f"--ckpt_path {path}: no such file; pass RUN/checkpoints/best.ckpt of a vidclf run")
+        try:
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:
+            raise VidclfError(f"--ckpt_path {path}: not a readable checkpoint ({type(err).__name__})") from None
+        model = dict(checkpoint.get("hyper_parameters", {}))
+        if "backbone" not in model:
+            raise VidclfError(f"--ckpt_path {path}: not a vidclf checkpoint (no model hyperparameters)")
+        for key in ("_instantiator", "_class_path", "class_names"):
+            model.pop(key, None)
+        model["pretrained"] = False  # the checkpoint holds the weights
+        data_hp, current = checkpoint.get("datamodule_hyper_parameters", {}), self.config[sub].data
+        data = {k: data_hp[k] for k in CLIP_KEYS if data_hp.get(k) is not None and current.get(k) is None}
+        data["classes"] = current.get("classes") or checkpoint["hyper_parameters"].get("class_names")
+        self.config = self.parser.parse_object({sub: {"model": model, "data": data}}, self.config)
+
+    def before_instantiate_classes(self) -> None:
+        if self.subcommand in ("predict", "export"):
+            self.save_config_callback = None  # no run directory for these
+
+    def instantiate_trainer(self, **kwargs):
+        trainer = self._get(self.config_init, "trainer")
+        if self.subcommand in ("predict", "export"):
+            kwargs["logger"] = False
+        elif trainer.get("logger") in (None, True):
+            kwargs["logger"] = run_loggers(trainer.get("default_root_dir") or "runs")
+        return super().instantiate_trainer(**kwargs)
+
+
+def run_loggers(root: str) -> list:
+    """CSV and TensorBoard logs in one run directory ROOT/version_N (checkpoints go beside them)."""
+    taken = [int(p.name.split("_")[1]) for p in Path(root).glob("version_*") if p.name.split("_")[1].isdigit()]
+    version = f"version_{max(taken, default=-1) + 1}"
+    return [CSVLogger(root, name="", version=version),
+            TensorBoardLogger(root, name="", version=version, default_hp_metric=False)]
+
+
+def main(args=None) -> None:
+    """Run the vidclf command line (args: a list like sys.argv[1:], default sys.argv)."""
+    try:
+        VidclfCLI(VideoClassifier, VideoDataModule, trainer_class=VidclfTrainer, args=args,
+                  seed_everything_default=42,
+                  trainer_defaults={"default_root_dir": "runs", "callbacks": [DataReport()]},
+                  parser_kwargs={"parser_mode": "omegaconf+", "prog": "vidclf",
+                                 "description": "Fine-tune, evaluate, apply and export video classifiers."})
+    except VidclfError as err:
+        if os.environ.get("VIDCLF_DEBUG"):
+            raise
+        print(f"vidclf: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -1,0 +1,1 @@
+"""Video data: sources -> (path, label), PyAV decoding, clip sampling, the LightningDataModule."""

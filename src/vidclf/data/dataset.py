@@ -1,0 +1,99 @@
+"""Map-style clip datasets: one item per video, so every video is seen (or reported) exactly once.
+
+An item is {"video": uint8 (N, C, T, H, W), "label": int, "index": int} with N clips (N = 1 in
+training), or {"index": int, "error": str} when the file cannot be decoded: the caller skips and
+reports it, nothing is substituted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import torch
+from torch.utils.data import Dataset
+
+from vidclf.data.decode import DecodeError, VideoReader, clip_times, uniform_starts
+
+
+@dataclass(frozen=True)
+class ClipSettings:
+    """How clips are cut from a video (defaults come from the backbone spec)."""
+
+    frames: int
+    rate: int  # one frame every `rate` frames of 30 fps video
+    crop: int
+    resize: int  # eval short side
+    train_resize: tuple[int, int]  # train short side range
+
+    @property
+    def interval(self) -> float:
+        return self.rate / 30.0
+
+    @property
+    def seconds(self) -> float:
+        return self.frames * self.interval
+
+
+class VideoClips(Dataset):
+    """Clips from `paths`; `train` draws one random clip with augmentation, else `num_clips` uniform ones."""
+
+    def __init__(self, paths: Sequence[str], labels: Optional[Sequence[int]], clip: ClipSettings,
+                 train: bool = False, num_clips: int = 1, hflip: bool = True):
+        self.paths, self.labels, self.clip = list(paths), labels, clip
+        self.train, self.num_clips, self.hflip = train, num_clips, hflip
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> dict:
+        try:
+            video = self._read(self.paths[index])
+        except DecodeError as err:
+            return {"index": index, "error": str(err)}
+        label = self.labels[index] if self.labels is not None else -1
+        return {"video": video, "label": label, "index": index}
+
+    def _read(self, path: str) -> torch.Tensor:
+        c = self.clip
+        with VideoReader(path) as reader:
+            slack = max(0.0, reader.info.duration - c.seconds)
+            if self.train:
+                starts = [float(torch.rand(()) * slack)]
+                short = int(torch.randint(c.train_resize[0], c.train_resize[1] + 1, ()))
+            else:
+                starts, short = uniform_starts(reader.info.duration, c.seconds, self.num_clips), c.resize
+            clips = reader.clips(clip_times(starts, c.frames, c.interval), max(short, c.crop))
+        video = torch.from_numpy(clips).permute(0, 4, 1, 2, 3)  # (N, T, H, W, C) -> (N, C, T, H, W)
+        if not self.train:
+            return center_crop(video, c.crop)
+        video = random_crop(video, c.crop)
+        if self.hflip and torch.rand(()) < 0.5:
+            video = video.flip(-1)
+        return video
+
+
+def center_crop(video: torch.Tensor, size: int) -> torch.Tensor:
+    h, w = video.shape[-2:]
+    top, left = (h - size) // 2, (w - size) // 2
+    return video[..., top:top + size, left:left + size]
+
+
+def random_crop(video: torch.Tensor, size: int) -> torch.Tensor:
+    h, w = video.shape[-2:]
+    top = int(torch.randint(0, h - size + 1, ()))
+    left = int(torch.randint(0, w - size + 1, ()))
+    return video[..., top:top + size, left:left + size]
+
+
+def collate(items: list[dict]) -> dict:
+    """Stack decodable items; list the others under "failed" as (index, reason)."""
+    ok = [it for it in items if "error" not in it]
+    batch = {
+        "index": torch.tensor([it["index"] for it in ok], dtype=torch.long),
+        "label": torch.tensor([it["label"] for it in ok], dtype=torch.long),
+        "failed": [(it["index"], it["error"]) for it in items if "error" in it],
+    }
+    if ok:
+        batch["video"] = torch.stack([it["video"] for it in ok])  # (B, N, C, T, H, W) uint8
+    return batch

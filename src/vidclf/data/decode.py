@@ -1,0 +1,154 @@
+"""Decode just the frames a clip needs, with PyAV, straight to the size the model wants.
+
+Frames are picked by timestamp (the frame on screen at each wanted time), so variable frame rate
+video samples correctly; only kept frames are colour-converted and resized (by libswscale, in one
+step), audio is never decoded, and several clips of one video come from a single pass that seeks
+only across long gaps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import av
+import numpy as np
+
+SEEK_GAP = 1.0  # seconds; nearer wanted frames are reached by decoding on rather than seeking
+
+
+class DecodeError(Exception):
+    """The file could not be opened or decoded as video; the message says why."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    duration: float  # seconds, from the first frame's timestamp to the end of the last
+    width: int  # as coded, before rotation
+    height: int
+    rotation: int  # degrees counter-clockwise to display upright (0, 90, 180, 270)
+
+
+class VideoReader:
+    """An open video file. Use as a context manager.
+
+    Example:
+        >>> with VideoReader("a.mp4") as video:
+        ...     times = clip_times([0.0, 2.0], frames=8, interval=8 / 30)
+        ...     clips = video.clips(times, short_side=182)  # (2, 8, 182, W, 3) uint8
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+        try:
+            self.container = av.open(path, metadata_errors="ignore")
+        except (av.error.FFmpegError, OSError, UnicodeDecodeError) as err:
+            raise DecodeError(f"cannot open: {_reason(err)}") from None
+        if not self.container.streams.video:
+            self.container.close()
+            raise DecodeError("no video stream")
+        self.stream = self.container.streams.video[0]
+        self.stream.thread_type = "AUTO"
+        tb = self.stream.time_base
+        self.start = float(self.stream.start_time * tb) if self.stream.start_time is not None and tb else 0.0
+        self.info = VideoInfo(self._duration(), self.stream.codec_context.width,
+                              self.stream.codec_context.height, 0)
+
+    def __enter__(self) -> "VideoReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.container.close()
+
+    def _duration(self) -> float:
+        s = self.stream
+        if s.duration and s.time_base:
+            return float(s.duration * s.time_base)
+        if self.container.duration:
+            return self.container.duration / av.time_base - self.start
+        # WebM from a browser may carry no duration: read packet timestamps (no decoding)
+        end = 0.0
+        for packet in self.container.demux(s):
+            if packet.pts is not None:
+                end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base) - self.start)
+        self.container.seek(0)
+        return end
+
+    def clips(self, times: np.ndarray, short_side: int) -> np.ndarray:
+        """Frames shown at `times` (N, T seconds from the start), short side resized to `short_side`.
+
+        Returns uint8 (N, T, H, W, 3), upright. Times past the end repeat the last frame, so
+        videos shorter than a clip are padded.
+        """
+        flat = times.reshape(-1)
+        order = np.argsort(flat, kind="stable")
+        frames = self._frames_at(flat[order])
+        converted: dict[int, np.ndarray] = {}  # a frame kept for several times is converted once
+        out = [None] * len(flat)
+        for slot, frame in zip(order, frames):
+            if id(frame) not in converted:
+                converted[id(frame)] = self._to_rgb(frame, short_side)
+            out[slot] = converted[id(frame)]
+        return np.stack(out).reshape(*times.shape, *out[0].shape)
+
+    def _frames_at(self, wanted: np.ndarray) -> list:
+        """The frame on screen at each of the sorted `wanted` times."""
+        out: list = []
+        prev, prev_t, aimed = None, 0.0, 0.0  # aimed: the time the last seek went for
+        try:
+            while len(out) < len(wanted):
+                target = wanted[len(out)]
+                if target - prev_t > SEEK_GAP:
+                    self._seek(target)
+                    prev, aimed = None, target
+                for frame in self.container.decode(self.stream):
+                    t = self._time(frame, prev_t if prev is not None else None)
+                    while len(out) < len(wanted) and t > wanted[len(out)] + 1e-6:
+                        out.append(prev if prev is not None else frame)
+                    prev, prev_t = frame, t
+                    if len(out) == len(wanted):
+                        break
+                    if wanted[len(out)] > aimed and wanted[len(out)] - t > SEEK_GAP:
+                        break  # a long gap: seeking beats decoding through it
+                else:  # end of stream: pad with the last frame
+                    if prev is None:
+                        raise DecodeError("no decodable video frames")
+                    out += [prev] * (len(wanted) - len(out))
+        except av.error.FFmpegError as err:
+            raise DecodeError(f"decoding failed: {_reason(err)}") from None
+        return out
+
+    def _time(self, frame, prev_t) -> float:
+        if frame.pts is not None and frame.time_base:
+            return float(frame.pts * frame.time_base) - self.start
+        step = 1.0 / float(self.stream.average_rate or 30)  # no timestamp: assume constant rate
+        return 0.0 if prev_t is None else prev_t + step
+
+    def _seek(self, t: float) -> None:
+        self.container.seek(int((t + self.start) / self.stream.time_base), stream=self.stream,
+                            backward=True, any_frame=False)
+
+    def _to_rgb(self, frame, short_side: int) -> np.ndarray:
+        scale = short_side / min(frame.width, frame.height)
+        width, height = max(1, round(frame.width * scale)), max(1, round(frame.height * scale))
+        image = frame.to_ndarray(width=width, height=height, format="rgb24", interpolation="BILINEAR")
+        turns = (round((frame.rotation or 0) / 90)) % 4
+        return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
+
+
+def clip_times(starts, frames: int, interval: float) -> np.ndarray:
+    """(N, frames) timestamps: clip n starts at starts[n], frames `interval` seconds apart."""
+    return np.asarray(starts, dtype=np.float64)[:, None] + np.arange(frames) * interval
+
+
+def uniform_starts(duration: float, clip_seconds: float, num_clips: int) -> list[float]:
+    """`num_clips` clip starts spread evenly so the clips cover the whole video."""
+    last = max(0.0, duration - clip_seconds)
+    if num_clips == 1:
+        return [last / 2]
+    return [last * i / (num_clips - 1) for i in range(num_clips)]
+
+
+def _reason(err: Exception) -> str:
+    text = getattr(err, "strerror", None) or str(err)
+    return " ".join(str(text).split()) or type(err).__name__
+

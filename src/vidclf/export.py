@@ -1,0 +1,86 @@
+"""Export a trained classifier for deployment: TorchScript or ONNX, a preprocessing sidecar, a parity check.
+
+Pure functions; nothing here imports Lightning. The exported model takes float32 clips (B, C, T, H, W)
+normalised as the sidecar says and returns logits (B, K).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from vidclf.backbones import get_spec
+from vidclf.data.dataset import ClipSettings
+
+Format = Literal["onnx", "torchscript"]
+
+
+def export_model(net: nn.Module, example: torch.Tensor, output: str, fmt: Format) -> None:
+    """Write `net` traced on `example` to `output` (temporary name first, then renamed)."""
+    tmp = str(Path(output).with_name(f".{Path(output).name}.tmp"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer and deprecation chatter; parity is checked below
+        if fmt == "torchscript":
+            torch.jit.trace(net, example).save(tmp)
+        else:
+            torch.onnx.export(net, (example,), tmp, dynamo=False, opset_version=17,
+                              input_names=["video"], output_names=["logits"],
+                              dynamic_axes={"video": {0: "batch"}, "logits": {0: "batch"}})
+    os.replace(tmp, output)
+
+
+def run_exported(path: str, fmt: Format, x: torch.Tensor) -> np.ndarray:
+    """Logits of the exported file at `path`, run by its own runtime (onnxruntime for ONNX)."""
+    if fmt == "torchscript":
+        with torch.no_grad():
+            return torch.jit.load(path)(x).numpy()
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    return session.run(None, {"video": x.numpy()})[0]
+
+
+def sidecar(backbone: str, class_names: list[str], clip: ClipSettings, checkpoint: str, fmt: Format) -> dict:
+    """Everything a deployment needs to preprocess a video and read the output, without vidclf."""
+    from vidclf import __version__
+
+    spec = get_spec(backbone)
+    return {
+        "vidclf_version": __version__,
+        "format": fmt,
+        "backbone": backbone,
+        "class_names": list(class_names),
+        "input": {
+            "name": "video", "layout": "BCTHW", "dtype": "float32", "color": "RGB",
+            "frames": clip.frames,
+            "sampling_rate": clip.rate,
+            "frame_interval_seconds": clip.interval,  # frames are taken by timestamp, this far apart
+            "resize_short_side": clip.resize, "crop": clip.crop, "crop_mode": "center",
+            "scale": 1 / 255, "mean": list(spec.mean), "std": list(spec.std),
+            "formula": "((rgb_uint8 / 255) - mean) / std per channel",
+        },
+        "output": {"name": "logits", "layout": "BK", "activation": "softmax gives probabilities"},
+        "source_checkpoint": {"path": str(checkpoint), "sha256": _sha256(checkpoint)},
+    }
+
+
+def write_json(path: str, data: dict) -> None:
+    tmp = Path(path).with_name(f".{Path(path).name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

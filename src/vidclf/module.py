@@ -1,0 +1,122 @@
+"""VideoClassifier: a video backbone with a fresh head, one shared step for train/val/test."""
+
+from __future__ import annotations
+
+import math
+from typing import Optional, Union
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics.classification import MulticlassAccuracy
+
+from vidclf.backbones import build_backbone, get_spec
+from vidclf.errors import VidclfError
+
+
+class VideoClassifier(pl.LightningModule):
+    """Classify video clips with a Kinetics backbone fine-tuned to your classes.
+
+    Args:
+        backbone: Backbone name (see `vidclf.backbones.BACKBONES`); sets the clip shape the data uses.
+        num_classes: Number of classes. Default: the number of `class_names`.
+        class_names: Class names in index order (set from the training data on the command line).
+        pretrained: False (random init), True (official Kinetics-400 weights, downloaded once into the
+            torch hub cache) or a local path / URL of a weight file in the backbone's published format.
+        dropout: Dropout before the classifier.
+        lr: Peak learning rate of the default AdamW + warmup/cosine schedule (ignored if --optimizer is given).
+        weight_decay: AdamW weight decay.
+        warmup_epochs: Epochs of linear learning-rate warmup before the cosine decay.
+        label_smoothing: Label smoothing of the cross-entropy loss.
+        channels_last: Run the backbone in channels_last_3d memory format (faster on CPU and GPU).
+    """
+
+    def __init__(self, backbone: str = "x3d_xs", num_classes: Optional[int] = None,
+                 class_names: Optional[list[str]] = None, pretrained: Union[bool, str] = False,
+                 dropout: float = 0.5, lr: float = 1e-3, weight_decay: float = 0.05, warmup_epochs: float = 1.0,
+                 label_smoothing: float = 0.0, channels_last: bool = True):
+        super().__init__()
+        if class_names is None and num_classes is None:
+            raise VidclfError("the model needs its classes: pass --data.train, --ckpt_path, or --model.num_classes")
+        if class_names is not None and num_classes not in (None, len(class_names)):
+            raise VidclfError(f"--model.num_classes {num_classes} disagrees with {len(class_names)} class names")
+        self.save_hyperparameters()
+        self.class_names = list(class_names or (str(i) for i in range(num_classes)))
+        spec = get_spec(backbone)
+        self.net = build_backbone(backbone, len(self.class_names), dropout, pretrained)
+        self.memory_format = torch.channels_last_3d if channels_last else torch.contiguous_format
+        self.net.to(memory_format=self.memory_format)
+        # uint8 RGB in [0, 255] -> normalised float, as the backbone was trained
+        self.register_buffer("mean", torch.tensor(spec.mean).view(1, 3, 1, 1, 1) * 255, persistent=False)
+        self.register_buffer("std", torch.tensor(spec.std).view(1, 3, 1, 1, 1) * 255, persistent=False)
+        k = len(self.class_names)
+        self.metrics = nn.ModuleDict({f"{stage}_{level}": MulticlassAccuracy(k, average="micro")
+                                      for stage in ("train", "val", "test") for level in ("clip", "video")})
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (B, K) for normalised float clips (B, C, T, H, W)."""
+        return self.net(x.contiguous(memory_format=self.memory_format))
+
+    def normalize(self, video: torch.Tensor) -> torch.Tensor:
+        """uint8 (..., C, T, H, W) -> float, normalised with the backbone's mean/std."""
+        return (video.float() - self.mean) / self.std
+
+    def clip_logits(self, video: torch.Tensor) -> torch.Tensor:
+        """Logits (B, N, K) for a uint8 batch of N clips per video (B, N, C, T, H, W)."""
+        b, n = video.shape[:2]
+        return self(self.normalize(video.flatten(0, 1))).view(b, n, -1)
+
+    def _step(self, batch: dict, stage: str) -> Optional[torch.Tensor]:
+        if "video" not in batch:  # every video of the batch failed to decode (reported by DataReport)
+            return None
+        logits, y = self.clip_logits(batch["video"]), batch["label"]
+        b, n = logits.shape[:2]
+        clip_y = y.repeat_interleave(n)
+        loss = F.cross_entropy(logits.flatten(0, 1), clip_y, label_smoothing=self.hparams.label_smoothing)
+        video_probs = logits.softmax(-1).mean(1)  # one score per video: mean of its clips' probabilities
+        self.metrics[f"{stage}_clip"](logits.flatten(0, 1), clip_y)
+        self.metrics[f"{stage}_video"](video_probs, y)
+        train = stage == "train"
+        self.log(f"{stage}/loss", loss, batch_size=b, on_step=train, on_epoch=True, prog_bar=True)
+        self.log(f"{stage}/acc", self.metrics[f"{stage}_video"], batch_size=b, on_step=False, on_epoch=True,
+                 prog_bar=True)
+        if not train:
+            self.log(f"{stage}/acc_clip", self.metrics[f"{stage}_clip"], batch_size=b, on_epoch=True)
+        return loss
+
+    def training_step(self, batch: dict, batch_idx: int):
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: dict, batch_idx: int):
+        self._step(batch, "val")
+
+    def test_step(self, batch: dict, batch_idx: int):
+        self._step(batch, "test")
+
+    def predict_step(self, batch: dict, batch_idx: int) -> dict:
+        probs = self.clip_logits(batch["video"]).softmax(-1).mean(1) if "video" in batch else None
+        return {"index": batch["index"], "probs": probs, "failed": batch["failed"]}
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        decay = [p for p in self.parameters() if p.requires_grad and p.ndim > 1]
+        no_decay = [p for p in self.parameters() if p.requires_grad and p.ndim <= 1]  # norms, biases
+        optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": hp.weight_decay},
+                                       {"params": no_decay, "weight_decay": 0.0}], lr=hp.lr)
+        total = max(1, self.trainer.estimated_stepping_batches)
+        warmup = min(total - 1, int(hp.warmup_epochs * total / max(1, self.trainer.max_epochs or 1)))
+
+        def factor(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / (warmup + 1)
+            return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path, *args, **kwargs):
+        """Load a trained classifier; its weights come from the checkpoint, so nothing is downloaded."""
+        kwargs.setdefault("pretrained", False)
+        return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)

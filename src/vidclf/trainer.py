@@ -1,0 +1,100 @@
+"""A Trainer whose extra methods are vidclf's extra subcommands (LightningCLI reads their signatures)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Optional
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+
+from vidclf import export as ex
+from vidclf.callbacks import PredictionWriter
+from vidclf.data.decode import DecodeError, VideoReader, clip_times, uniform_starts
+from vidclf.data.sources import unlabelled_videos
+from vidclf.errors import VidclfError
+
+
+class VidclfTrainer(pl.Trainer):
+    def predict(self, model=None, dataloaders=None, datamodule=None, return_predictions: Optional[bool] = None,
+                ckpt_path: Optional[str] = None, output: str = "predictions.csv", top_k: int = 5):
+        """Predict the class of every video and write one row per video to a CSV or JSON Lines file.
+
+        Args:
+            output: Where to write predictions (.csv, or .jsonl for JSON Lines).
+            top_k: How many ranked labels with probabilities each row lists.
+        """
+        writer = PredictionWriter(output, top_k)
+        self.callbacks.append(writer)
+        try:
+            return super().predict(model, dataloaders, datamodule, return_predictions, ckpt_path)
+        finally:
+            self.callbacks.remove(writer)
+
+    def export(self, model: pl.LightningModule, datamodule=None, ckpt_path: Optional[str] = None,
+               format: Literal["onnx", "torchscript"] = "onnx", output: Optional[str] = None,
+               tolerance: float = 1e-3) -> dict:
+        """Export a trained model (ONNX or TorchScript) with a JSON preprocessing sidecar, and check it.
+
+        Args:
+            ckpt_path: The vidclf checkpoint to export.
+            format: onnx or torchscript.
+            output: File to write. Default: model.onnx or model.pt next to the checkpoint's run.
+            tolerance: Largest allowed difference between exported and checkpoint logits.
+        """
+        if not ckpt_path:
+            raise VidclfError("export needs a trained model; pass --ckpt_path RUN/checkpoints/best.ckpt")
+        checkpoint = _load_checkpoint(ckpt_path)
+        model.load_state_dict(checkpoint["state_dict"])
+        model.eval()
+        output = output or str(Path(ckpt_path).parent.parent / ("model.onnx" if format == "onnx" else "model.pt"))
+        clip = datamodule.clip
+        x, source = _sample_clip(model, datamodule)
+        with torch.no_grad():
+            expected = model(x).numpy()
+        ex.export_model(model.net, x, output, format)
+        got = ex.run_exported(output, format, torch.cat([x, x]))  # batch of 2: the batch axis is dynamic
+        diff = float(np.abs(got - np.concatenate([expected, expected])).max())
+        info_path = f"{output}.json"
+        info = ex.sidecar(model.hparams.backbone, model.class_names, clip, ckpt_path, format)
+        info["check"] = {"sample": source, "max_abs_diff": diff, "tolerance": tolerance}
+        ex.write_json(info_path, info)
+        print(f"vidclf: exported {format} -> {output} (sidecar {info_path}); "
+              f"max abs difference vs checkpoint on {source}: {diff:.2e}")
+        if not diff <= tolerance:
+            raise VidclfError(f"exported model differs from the checkpoint by {diff:.2e} > tolerance {tolerance}; "
+                              f"try the other --format")
+        return info
+
+
+def _load_checkpoint(path: str) -> dict:
+    if not Path(path).is_file():
+        raise VidclfError(f"--ckpt_path {path}: no such file")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise VidclfError(f"--ckpt_path {path}: not a readable checkpoint ({type(err).__name__})") from None
+    if "backbone" not in checkpoint.get("hyper_parameters", {}):
+        raise VidclfError(f"--ckpt_path {path}: not a vidclf checkpoint; pass one from RUN/checkpoints/")
+    return checkpoint
+
+
+def _sample_clip(model, datamodule) -> tuple[torch.Tensor, str]:
+    """A real decoded clip from --data.predict if given, else seeded noise, as a normalised (1, C, T, H, W)."""
+    clip = datamodule.clip
+    if datamodule.hparams.predict:
+        path = unlabelled_videos(datamodule.hparams.predict)[0]
+        try:
+            with VideoReader(path) as reader:
+                starts = uniform_starts(reader.info.duration, clip.seconds, 1)
+                frames = reader.clips(clip_times(starts, clip.frames, clip.interval), clip.resize)
+            from vidclf.data.dataset import center_crop
+
+            video = center_crop(torch.from_numpy(frames).permute(0, 4, 1, 2, 3), clip.crop)
+            return model.normalize(video), path
+        except DecodeError as err:
+            raise VidclfError(f"{path}: cannot decode a sample clip for the export check ({err})") from None
+    generator = torch.Generator().manual_seed(0)
+    noise = torch.randint(0, 256, (1, 3, clip.frames, clip.crop, clip.crop), generator=generator)
+    return model.normalize(noise), "a random clip"

@@ -1,0 +1,77 @@
+"""Shared fixtures: tiny real videos encoded with PyAV at test time, and the real CLI run in-process."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vidclf.cli import main
+from vidclf.synthetic import render_dataset, render_motion, write_video
+
+SHARED_VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "videos"
+
+# Small clips so a CPU fit takes seconds: 4 frames at 32 px.
+TINY = ["--model.backbone", "x3d_xs", "--data.frames", "4", "--data.rate", "6", "--data.crop", "32",
+        "--data.resize", "36", "--data.train_resize", "[32, 40]", "--data.num_clips", "2",
+        "--data.batch_size", "4", "--data.num_workers", "0"]
+QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
+
+# (extension, encoder) pairs every container test writes; all decode through the same PyAV path.
+CONTAINERS = [(".mp4", "libx264"), (".avi", "mpeg4"), (".mov", "libx264"), (".mkv", "libx264"),
+              (".webm", "libvpx-vp9")]
+
+
+def vidclf(*args: str) -> int:
+    """Run the vidclf CLI in-process; returns its exit code."""
+    try:
+        main([str(a) for a in args])
+    except SystemExit as exit_:
+        return exit_.code or 0
+    return 0
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> Path:
+    """train/ (3 classes x 4 mp4) and val/ (3 classes x 5, one per container) of 48 px motion clips."""
+    root = tmp_path_factory.mktemp("tiny")
+    render_dataset(str(root / "train"), per_class=4, seed=0, frames=36, size=48)
+    rng = np.random.default_rng(1)
+    for motion in ("falling", "rising", "sideways"):
+        (root / "val" / motion).mkdir(parents=True)
+        for ext, codec in CONTAINERS:
+            write_video(str(root / "val" / motion / f"{motion}{ext}"), render_motion(motion, rng, 36, 48),
+                        codec=codec)
+    return root
+
+
+@pytest.fixture(scope="session")
+def trained(tiny_data, tmp_path_factory) -> Path:
+    """A run directory from a real `vidclf fit` on tiny_data (2 epochs)."""
+    root = tmp_path_factory.mktemp("runs")
+    code = vidclf("fit", *TINY, *QUIET, "--data.train", tiny_data / "train", "--data.val", tiny_data / "val",
+                  "--trainer.max_epochs", "2", "--trainer.default_root_dir", root)
+    assert code == 0
+    return root / "version_0"
+
+
+def write_csv(path: Path, rows: list[dict]) -> Path:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def copy_shared(names: list[str], dest: Path) -> list[Path]:
+    """Copy files from ../shared/videos into a test folder (never into the repo)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    return [Path(shutil.copy(SHARED_VIDEOS / n, dest / Path(n).name)) for n in names]

@@ -1,0 +1,187 @@
+"""The real CLI, in-process: help, config handling, fit -> validate/test/predict/export, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+import pytest
+import torch
+import yaml
+
+from conftest import QUIET, TINY, read_csv, vidclf, write_csv
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_help_documents_every_option_group(capsys):
+    assert vidclf("fit", "--help") == 0
+    out = capsys.readouterr().out
+    for option in ("--model.backbone", "--model.pretrained", "--data.train", "--data.val", "--data.num_clips",
+                   "--trainer.max_epochs", "--optimizer", "--lr_scheduler", "--checkpoint.monitor"):
+        assert option in out, option
+    assert "default: x3d_xs" in out and "type:" in out
+    assert vidclf("--help") == 0
+    assert all(cmd in capsys.readouterr().out for cmd in ("fit", "validate", "test", "predict", "export"))
+
+
+def test_print_config_resolves_shell_overrides_and_links(capsys):
+    code = vidclf("fit", "--config", REPO / "configs/demo.yaml", "--model.backbone", "x3d_s",
+                  "--trainer.max_epochs", "3", "--print_config")
+    assert code == 0
+    config = yaml.safe_load(capsys.readouterr().out)
+    assert config["model"]["backbone"] == "x3d_s"
+    assert config["data"]["backbone"] == "x3d_s"  # linked: the clips follow the backbone
+    assert config["trainer"]["max_epochs"] == 3
+    assert config["data"]["crop"] == 64  # from the file
+
+
+def test_configs_compose_and_interpolate(tmp_path, capsys):
+    (tmp_path / "a.yaml").write_text("data:\n  crop: 48\n  frames: 6\ntrainer:\n  max_epochs: 7\n")
+    (tmp_path / "b.yaml").write_text("data:\n  resize: ${data.crop}\n  frames: 10\n")
+    code = vidclf("fit", "--config", tmp_path / "a.yaml", "--config", tmp_path / "b.yaml", "--print_config")
+    assert code == 0
+    config = yaml.safe_load(capsys.readouterr().out)
+    assert config["data"]["resize"] == 48  # ${data.crop} resolved across files
+    assert config["data"]["frames"] == 10  # the later file wins
+    assert config["trainer"]["max_epochs"] == 7
+
+
+def test_fit_writes_checkpoints_and_logs(trained):
+    assert (trained / "checkpoints" / "best.ckpt").is_file()
+    assert (trained / "checkpoints" / "last.ckpt").is_file()
+    assert list(trained.glob("events.out.tfevents.*"))
+    metrics = read_csv(trained / "metrics.csv")
+    assert {"train/loss_epoch", "train/acc", "val/loss", "val/acc", "val/acc_clip"} <= set(metrics[0])
+    checkpoint = torch.load(trained / "checkpoints" / "best.ckpt", weights_only=True)
+    assert checkpoint["hyper_parameters"]["class_names"] == ["falling", "rising", "sideways"]
+
+
+def test_checkpoint_only_validate_and_test(trained, tiny_data, tmp_path, capsys):
+    best = trained / "checkpoints" / "best.ckpt"
+    assert vidclf("validate", *QUIET, "--ckpt_path", best, "--data.val", tiny_data / "val",
+                  "--trainer.default_root_dir", tmp_path) == 0
+    assert "val/acc" in capsys.readouterr().out
+    rows = [{"path": str(p.relative_to(tiny_data)), "label": p.parent.name}
+            for p in sorted((tiny_data / "val").rglob("*.*"))]
+    listing = write_csv(tiny_data / "test.csv", rows)
+    assert vidclf("test", *QUIET, "--ckpt_path", best, "--data.test", listing,
+                  "--trainer.default_root_dir", tmp_path) == 0
+    assert "test/acc" in capsys.readouterr().out
+    metrics = read_csv(tmp_path / "version_1" / "metrics.csv")
+    assert 0.0 <= float(metrics[-1]["test/acc"]) <= 1.0
+
+
+def test_predict_rows_for_every_video_deterministic(trained, tiny_data, tmp_path, capsys):
+    best = trained / "checkpoints" / "best.ckpt"
+    outputs = []
+    for name in ("a.csv", "b.csv"):
+        assert vidclf("predict", *QUIET, "--ckpt_path", best, "--data.predict", tiny_data / "val",
+                      "--output", tmp_path / name) == 0
+        outputs.append((tmp_path / name).read_text())
+    assert outputs[0] == outputs[1]  # several fixed clips per video: same answer every time
+    assert str(tmp_path / "a.csv") in capsys.readouterr().out
+    rows = read_csv(tmp_path / "a.csv")
+    assert len(rows) == 15 and all(r["status"] == "ok" for r in rows)
+    assert {r["label"] for r in rows} <= {"falling", "rising", "sideways"}
+    for row in rows:  # 3 classes: the top-3 probabilities are the whole distribution
+        assert row["label"] == row["top1_label"]
+        assert sum(float(row[f"top{k}_prob"]) for k in (1, 2, 3)) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_predict_single_file_and_jsonl(trained, tiny_data, tmp_path):
+    video = tiny_data / "val" / "rising" / "rising.webm"
+    out = tmp_path / "one.jsonl"
+    assert vidclf("predict", *QUIET, "--ckpt_path", trained / "checkpoints" / "best.ckpt",
+                  "--data.predict", video, "--output", out, "--top_k", "2") == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 1 and rows[0]["path"] == str(video) and "top3_label" not in rows[0]
+
+
+def test_predict_reports_undecodable_files(trained, tiny_data, tmp_path):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "good.mp4").write_bytes((tiny_data / "val" / "rising" / "rising.mp4").read_bytes())
+    (folder / "text.mp4").write_text("this is not a video\n")
+    (folder / "empty.avi").write_bytes(b"")
+    out = tmp_path / "preds.csv"
+    assert vidclf("predict", *QUIET, "--ckpt_path", trained / "checkpoints" / "best.ckpt",
+                  "--data.predict", folder, "--output", out) == 0
+    status = {Path(r["path"]).name: r["status"] for r in read_csv(out)}
+    assert status["good.mp4"] == "ok"
+    assert status["text.mp4"].startswith("error: ") and status["empty.avi"].startswith("error: ")
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_export_matches_checkpoint(trained, tiny_data, tmp_path, fmt, capsys):
+    out = tmp_path / ("model.onnx" if fmt == "onnx" else "model.pt")
+    assert vidclf("export", "--ckpt_path", trained / "checkpoints" / "best.ckpt", "--format", fmt,
+                  "--output", out, "--data.predict", tiny_data / "val" / "falling" / "falling.mkv") == 0
+    assert "max abs difference" in capsys.readouterr().out
+    info = json.loads(Path(f"{out}.json").read_text())
+    assert info["class_names"] == ["falling", "rising", "sideways"]
+    assert info["input"]["frames"] == 4 and info["input"]["crop"] == 32 and info["input"]["mean"] == [0.45] * 3
+    assert info["check"]["max_abs_diff"] < 1e-3
+    x = np.random.default_rng(0).standard_normal((3, 3, 4, 32, 32)).astype(np.float32)
+    if fmt == "onnx":  # runs without vidclf, batch size free
+        logits = onnxruntime.InferenceSession(str(out)).run(None, {"video": x})[0]
+    else:
+        logits = torch.jit.load(str(out))(torch.from_numpy(x)).detach().numpy()
+    assert logits.shape == (3, 3)
+
+
+def test_fit_skips_and_reports_undecodable_video(tiny_data, tmp_path, capsys):
+    train = tmp_path / "train"
+    for cls in ("falling", "rising"):
+        (train / cls).mkdir(parents=True)
+        for src in sorted((tiny_data / "train" / cls).glob("*.mp4"))[:2]:
+            (train / cls / src.name).write_bytes(src.read_bytes())
+    (train / "rising" / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 100)
+    assert vidclf("fit", *TINY, *QUIET, "--data.train", train, "--trainer.max_epochs", "1",
+                  "--trainer.default_root_dir", tmp_path / "runs") == 0
+    report = read_csv(tmp_path / "runs" / "version_0" / "data_report.csv")
+    assert [(Path(r["path"]).name, r["split"]) for r in report] == [("broken.mp4", "train")]
+    assert report[0]["status"].startswith("skipped: ")
+    assert "skipped 1 video(s)" in capsys.readouterr().out
+
+
+def test_checkpoint_only_never_downloads(tiny_data, tmp_path):
+    """A model fine-tuned from pretrained weights predicts from its checkpoint after the weights are gone."""
+    from pytorchvideo.models.hub import x3d_xs
+
+    weights = tmp_path / "X3D_XS.pyth"
+    torch.save({"model_state": x3d_xs().state_dict()}, weights)
+    assert vidclf("fit", *TINY, *QUIET, "--data.train", tiny_data / "train", "--model.pretrained", weights,
+                  "--trainer.max_steps", "1", "--trainer.default_root_dir", tmp_path / "runs") == 0
+    weights.unlink()
+    assert vidclf("predict", *QUIET, "--ckpt_path", tmp_path / "runs/version_0/checkpoints/last.ckpt",
+                  "--data.predict", tiny_data / "val" / "rising", "--output", tmp_path / "p.csv") == 0
+    assert len(read_csv(tmp_path / "p.csv")) == 5
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["fit", "--data.train", "/no/such/dir"], "/no/such/dir: no such file or folder"),
+    (["fit", "--model.backbone", "x3d_xxs", "--data.train", "TRAIN"], "unknown backbone 'x3d_xxs'; choose one of"),
+    (["fit", "--data.train", "EMPTY"], "class folder holds no videos"),
+    (["fit", "--data.train", "BADCSV"], "unknown CSV column(s) ['comment']"),
+    (["predict", "--ckpt_path", "/no/such.ckpt", "--data.predict", "TRAIN"], "--ckpt_path /no/such.ckpt: no such file"),
+    (["export", "--ckpt_path", "NOTCKPT"], "not a readable checkpoint"),
+    (["validate", "--ckpt_path", "CKPT", "--data.val", "OTHERCLASS"], "['walking'] are not among the trained classes"),
+])
+def test_bad_input_gives_one_clear_line(args, expected, trained, tiny_data, tmp_path, capsys):
+    (tmp_path / "empty" / "a").mkdir(parents=True)
+    (tmp_path / "empty" / "b").mkdir()
+    (tmp_path / "empty" / "b" / "x.mp4").write_bytes(b"")
+    write_csv(tmp_path / "bad.csv", [{"path": "x.mp4", "label": "a", "comment": "hi"}])
+    (tmp_path / "not.ckpt").write_text("hello")
+    (tmp_path / "other" / "walking").mkdir(parents=True)
+    (tmp_path / "other" / "walking" / "w.mp4").write_bytes((tiny_data / "val/rising/rising.mp4").read_bytes())
+    names = {"TRAIN": tiny_data / "train", "EMPTY": tmp_path / "empty", "BADCSV": tmp_path / "bad.csv",
+             "NOTCKPT": tmp_path / "not.ckpt", "CKPT": trained / "checkpoints/best.ckpt",
+             "OTHERCLASS": tmp_path / "other"}
+    args = [str(names.get(a, a)) for a in args]
+    assert vidclf(*args, *QUIET, "--trainer.default_root_dir", tmp_path / "runs") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("vidclf: error: ") and expected in err[0], err

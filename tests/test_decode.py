@@ -1,0 +1,92 @@
+"""PyAV decoding: the right frame for each timestamp, padding, rotation, odd files from the wild."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+
+from conftest import CONTAINERS, SHARED_VIDEOS
+from vidclf.data.decode import DecodeError, VideoReader, clip_times, uniform_starts
+from vidclf.synthetic import render_motion, write_video
+
+
+def numbered_frames(n: int, size: int = 32) -> np.ndarray:
+    """Frame i is a flat image whose red channel is i % 256 and green channel i // 256."""
+    frames = np.zeros((n, size, size, 3), dtype=np.uint8)
+    frames[..., 0] = (np.arange(n) % 256)[:, None, None]
+    frames[..., 1] = (np.arange(n) // 256)[:, None, None]
+    return frames
+
+
+def frame_ids(clips: np.ndarray) -> np.ndarray:
+    centre = clips[..., clips.shape[-3] // 2, clips.shape[-2] // 2, :].astype(int)
+    return centre[..., 0] + 256 * centre[..., 1]
+
+
+def test_picks_frame_on_screen_at_each_time_across_seeks(tmp_path):
+    path = str(tmp_path / "numbered.mkv")  # lossless, keyframe every 30 frames, 20 s at 30 fps
+    write_video(path, numbered_frames(600), fps=30, codec="libx264rgb", qp="0", g="30")
+    times = clip_times([0.0, 9.5, 19.0], frames=4, interval=0.2)
+    with VideoReader(path) as video:
+        assert video.info.duration == pytest.approx(20.0, abs=0.05)
+        ids = frame_ids(video.clips(times, short_side=32))
+    np.testing.assert_array_equal(ids, np.floor(times * 30 + 1e-6).astype(int))
+
+
+def test_variable_frame_rate_is_sampled_by_timestamp(tmp_path):
+    path = str(tmp_path / "vfr.mkv")
+    shown_at = [0.0, 0.1, 0.5, 0.55, 0.6, 1.5]  # irregular gaps, like a phone recording
+    with av.open(path, "w") as container:
+        stream = container.add_stream("libx264rgb", rate=30, options={"qp": "0"})
+        stream.width = stream.height = 32
+        stream.pix_fmt = "rgb24"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        for i, (t, image) in enumerate(zip(shown_at, numbered_frames(len(shown_at)))):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts, frame.time_base = int(t * 1000), Fraction(1, 1000)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    with VideoReader(path) as video:
+        ids = frame_ids(video.clips(np.array([[0.05, 0.3, 0.52, 0.58, 1.0, 1.6]]), short_side=32))
+    assert ids.tolist() == [[0, 1, 2, 3, 4, 5]]
+
+
+def test_short_video_is_padded_with_its_last_frame(tmp_path):
+    path = str(tmp_path / "three.mp4")
+    write_video(path, numbered_frames(3), fps=30, codec="libx264rgb", qp="0")
+    with VideoReader(path) as video:
+        clips = video.clips(clip_times(uniform_starts(video.info.duration, 1.0, 2), 8, 0.125), 16)
+    assert clips.shape == (2, 8, 16, 16, 3)
+    assert frame_ids(clips)[0].tolist() == [0, 1, 2, 2, 2, 2, 2, 2]
+
+
+@pytest.mark.parametrize("ext, codec", CONTAINERS)
+def test_every_container_decodes_to_requested_size(tmp_path, ext, codec):
+    path = str(tmp_path / f"clip{ext}")
+    write_video(path, render_motion("rising", np.random.default_rng(0), 20, 48), codec=codec)
+    with VideoReader(path) as video:
+        clips = video.clips(clip_times([0.0, 0.3], 4, 0.1), short_side=24)
+    assert clips.shape == (2, 4, 24, 24, 3) and clips.dtype == np.uint8 and clips.std() > 10
+
+
+def test_rotation_metadata_is_applied():
+    with VideoReader(str(SHARED_VIDEOS / "robustness/rotation/mov_rot90.mov")) as video:
+        assert video.info.width > video.info.height  # coded landscape
+        clip = video.clips(clip_times([0.0], 2, 0.03), short_side=32)
+    assert clip.shape[2] > clip.shape[3]  # shown portrait
+
+
+ROBUSTNESS = sorted(p for p in (SHARED_VIDEOS / "robustness").rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize("path", ROBUSTNESS, ids=[p.name for p in ROBUSTNESS])
+def test_odd_real_files_load_or_give_a_reason(path):
+    try:
+        with VideoReader(str(path)) as video:
+            clips = video.clips(clip_times(uniform_starts(video.info.duration, 1.6, 3), 4, 0.4), 40)
+        assert clips.shape[:2] == (3, 4) and min(clips.shape[2:4]) == 40
+    except DecodeError as err:
+        assert str(err) and "corrupt" in path.name  # only the damaged file may fail

@@ -1,0 +1,46 @@
+"""Where videos come from: class folders, CSV lists, prediction inputs."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import write_csv
+from vidclf.data.sources import labelled_videos, unlabelled_videos
+from vidclf.errors import VidclfError
+
+
+def touch(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x")
+    return path
+
+
+def test_class_folders_sorted_and_non_videos_ignored(tmp_path):
+    touch(tmp_path / "b" / "2.MP4")
+    touch(tmp_path / "a" / "1.avi")
+    touch(tmp_path / "a" / "notes.txt")
+    touch(tmp_path / "a" / ".hidden.mp4")
+    items = labelled_videos(str(tmp_path))
+    assert [(p.split("/")[-1], label) for p, label in items] == [("1.avi", "a"), ("2.MP4", "b")]
+
+
+def test_csv_paths_are_relative_to_the_csv(tmp_path):
+    listing = write_csv(tmp_path / "list.csv", [{"path": "v/1.mp4", "label": "run", "split": "train"}])
+    assert labelled_videos(str(listing)) == [(str(tmp_path / "v/1.mp4"), "run")]
+    assert unlabelled_videos(str(listing)) == [str(tmp_path / "v/1.mp4")]
+
+
+def test_predict_accepts_file_and_recursive_folder(tmp_path):
+    video = touch(tmp_path / "x" / "y" / "deep.webm")
+    touch(tmp_path / "x" / "readme.md")
+    assert unlabelled_videos(str(video)) == [str(video)]
+    assert unlabelled_videos(str(tmp_path / "x")) == [str(video)]
+
+
+@pytest.mark.parametrize("rows, message", [
+    ([{"file": "a.mp4", "label": "x"}], "needs ['path', 'label']"),
+    ([{"path": "a.mp4", "label": ""}], "list.csv:2: empty path or label"),
+])
+def test_bad_csv_names_the_problem(tmp_path, rows, message):
+    with pytest.raises(VidclfError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        labelled_videos(str(write_csv(tmp_path / "list.csv", rows)))
