@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,11 +27,14 @@ CONTAINERS = [(".mp4", "libx264"), (".avi", "mpeg4"), (".mov", "libx264"), (".mk
 
 
 def vidclf(*args: str) -> int:
-    """Run the vidclf CLI in-process; returns its exit code."""
+    """Run the vidclf CLI in-process, as `vidclf ARGS` would; returns its exit code."""
+    argv, sys.argv = sys.argv, ["vidclf"]
     try:
         main([str(a) for a in args])
     except SystemExit as exit_:
         return exit_.code or 0
+    finally:
+        sys.argv = argv
     return 0
 
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import torch
+from jsonargparse import set_parsing_settings
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningCLI
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
@@ -82,6 +83,8 @@ def run_loggers(root: str) -> list:
 
 def main(args=None) -> None:
     """Run the vidclf command line (args: a list like sys.argv[1:], default sys.argv)."""
+    # ${data.crop} in a config file means the key of this command (it resolves under `fit.` etc.)
+    set_parsing_settings(omegaconf_absolute_to_relative_paths=True)
     try:
         VidclfCLI(VideoClassifier, VideoDataModule, trainer_class=VidclfTrainer, args=args,
                   seed_everything_default=42,

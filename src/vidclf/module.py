@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
-from vidclf.backbones import build_backbone, get_spec
+from vidclf.backbones import BACKBONES, build_backbone, get_spec
 from vidclf.errors import VidclfError
 
 
@@ -19,7 +19,7 @@ class VideoClassifier(pl.LightningModule):
     """Classify video clips with a Kinetics backbone fine-tuned to your classes.
 
     Args:
-        backbone: Backbone name (see `vidclf.backbones.BACKBONES`); sets the clip shape the data uses.
+        backbone: Backbone name, one of: {backbones}. Sets the clip shape the data uses.
         num_classes: Number of classes. Default: the number of `class_names`.
         class_names: Class names in index order (set from the training data on the command line).
         pretrained: False (random init), True (official Kinetics-400 weights, downloaded once into the
@@ -31,6 +31,8 @@ class VideoClassifier(pl.LightningModule):
         label_smoothing: Label smoothing of the cross-entropy loss.
         channels_last: Run the backbone in channels_last_3d memory format (faster on CPU and GPU).
     """
+
+    __doc__ = __doc__.format(backbones=", ".join(BACKBONES))
 
     def __init__(self, backbone: str = "x3d_xs", num_classes: Optional[int] = None,
                  class_names: Optional[list[str]] = None, pretrained: Union[bool, str] = False,
