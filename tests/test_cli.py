@@ -185,3 +185,18 @@ def test_bad_input_gives_one_clear_line(args, expected, trained, tiny_data, tmp_
     assert vidclf(*args, *QUIET, "--trainer.default_root_dir", tmp_path / "runs") == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("vidclf: error: ") and expected in err[0], err
+
+
+def test_console_script_and_module_entry_points():
+    import subprocess
+    import sys
+
+    vidclf_bin = Path(sys.executable).with_name("vidclf")
+    for command, expected in (([str(vidclf_bin), "export", "--help"], "--format {onnx,torchscript}"),
+                              ([sys.executable, "-m", "vidclf", "--help"], "{fit,validate,test,predict,export}")):
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0 and expected in done.stdout, done.stderr
+    done = subprocess.run([str(vidclf_bin), "predict", "--ckpt_path", "missing.ckpt"], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.strip() == (
+        "vidclf: error: --ckpt_path missing.ckpt: no such file; pass RUN/checkpoints/best.ckpt of a vidclf run")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import torch
@@ -81,10 +83,20 @@ def run_loggers(root: str) -> list:
             TensorBoardLogger(root, name="", version=version, default_hp_metric=False)]
 
 
+def _quiet() -> None:
+    """Hide third-party chatter that says nothing about the user's run."""
+    for message in (".*torch.jit.script. is deprecated", ".*dirpath has changed from", ".*treespec, LeafSpec",
+                    ".*does not have many workers", ".*smaller than the logging interval"):
+        warnings.filterwarnings("ignore", message=message)
+    logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(
+        lambda record: "litlogger" not in record.getMessage())
+
+
 def main(args=None) -> None:
     """Run the vidclf command line (args: a list like sys.argv[1:], default sys.argv)."""
     # ${data.crop} in a config file means the key of this command (it resolves under `fit.` etc.)
     set_parsing_settings(omegaconf_absolute_to_relative_paths=True)
+    _quiet()
     try:
         VidclfCLI(VideoClassifier, VideoDataModule, trainer_class=VidclfTrainer, args=args,
                   seed_everything_default=42,

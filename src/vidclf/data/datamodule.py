@@ -50,6 +50,9 @@ class VideoDataModule(pl.LightningDataModule):
         self._train_items = labelled_videos(train) if train else None
         if classes is None and self._train_items is not None:
             classes = sorted({label for _, label in self._train_items})
+            if len(classes) < 2:
+                raise VidclfError(f"--data.train {train}: found only class {classes}; a classifier needs "
+                                  f"at least two classes (one subfolder or label per class)")
         self.classes = classes
         self.datasets: dict[str, VideoClips] = {}
 
