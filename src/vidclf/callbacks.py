@@ -5,11 +5,37 @@ from __future__ import annotations
 import csv
 import json
 import os
+import platform
+import shutil
+import sys
+import tempfile
+from importlib import metadata
 from pathlib import Path
 
 import pytorch_lightning as pl
 
+from vidclf.errors import VidclfError
+
+MIN_FREE_BYTES = 1 << 20
 STAGE_SPLIT = {"train": "train", "validation": "val", "test": "test", "predict": "predict"}
+
+
+def check_output(path: str, overwrite: bool) -> None:
+    """Fail before any work if `path` exists (unless overwrite) or its folder cannot be written."""
+    target = Path(path)
+    if target.exists() and not overwrite:
+        raise VidclfError(f"{path} already exists; choose another --output or pass --overwrite true")
+    folder = target.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".vidclf-probe-"):
+            pass
+    except OSError as err:
+        raise VidclfError(f"cannot write {path}: {err.strerror or err}; choose a writable --output") from None
+    free = shutil.disk_usage(folder).free
+    if free < MIN_FREE_BYTES:
+        raise VidclfError(f"cannot write {path}: only {free // 1024} KiB free on that disk; free space "
+                          f"or choose another --output")
 
 
 def write_rows(path: str, rows: list[dict]) -> None:
@@ -97,3 +123,25 @@ class DataReport(pl.Callback):
 
     def on_test_end(self, trainer, pl_module) -> None:
         self._report(trainer)
+
+
+class RunInfo(pl.Callback):
+    """RUN/run_info.json: versions, command line and classes, beside Lightning's config.yaml."""
+
+    PACKAGES = ("vidclf", "torch", "torchvision", "pytorch-lightning", "pytorchvideo", "av", "torchmetrics")
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        if not trainer.is_global_zero or not trainer.log_dir or stage == "predict":
+            return
+        info = {"command": sys.argv, "stage": stage, "python": platform.python_version(),
+                "versions": {name: _version(name) for name in self.PACKAGES},
+                "classes": getattr(pl_module, "class_names", None)}
+        Path(trainer.log_dir).mkdir(parents=True, exist_ok=True)
+        (Path(trainer.log_dir) / "run_info.json").write_text(json.dumps(info, indent=2, ensure_ascii=False))
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"

@@ -7,6 +7,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
+from typing import Optional
 
 import torch
 from jsonargparse import set_parsing_settings
@@ -14,7 +15,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningCLI
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
-from vidclf.callbacks import DataReport
+from vidclf.callbacks import DataReport, RunInfo
 from vidclf.data.datamodule import VideoDataModule
 from vidclf.errors import VidclfError
 from vidclf.module import VideoClassifier
@@ -43,6 +44,11 @@ class VidclfCLI(LightningCLI):
         so validate/test/predict/export need no --model options and never download weights."""
         sub = self.config.get("subcommand")
         path = sub and self.config[sub].get("ckpt_path")
+        self.resume_version = None
+        if sub == "fit" and path == "last":
+            path = self._newest_last_checkpoint(self.config.fit.trainer.default_root_dir or "runs")
+            self.config.fit.ckpt_path = path
+            self.resume_version = Path(path).parent.parent.name
         if not path or path in LIGHTNING_CKPT_WORDS:
             return
         if not Path(path).is_file():
@@ -62,6 +68,15 @@ class VidclfCLI(LightningCLI):
         data["classes"] = current.get("classes") or checkpoint["hyper_parameters"].get("class_names")
         self.config = self.parser.parse_object({sub: {"model": model, "data": data}}, self.config)
 
+    @staticmethod
+    def _newest_last_checkpoint(root: str) -> str:
+        """RUN/checkpoints/last.ckpt of the newest run under `root` that has one."""
+        runs = [p for p in Path(root).glob("version_*/checkpoints/last.ckpt") if p.parent.parent.name[8:].isdigit()]
+        if not runs:
+            raise VidclfError(f"--ckpt_path last: no run under {root} has checkpoints/last.ckpt; "
+                              f"start a new run without --ckpt_path, or set --trainer.default_root_dir")
+        return str(max(runs, key=lambda p: int(p.parent.parent.name[8:])))
+
     def before_instantiate_classes(self) -> None:
         if self.subcommand in ("predict", "export"):
             self.save_config_callback = None  # no run directory for these
@@ -71,14 +86,16 @@ class VidclfCLI(LightningCLI):
         if self.subcommand in ("predict", "export"):
             kwargs["logger"] = False
         elif trainer.get("logger") in (None, True):
-            kwargs["logger"] = run_loggers(trainer.get("default_root_dir") or "runs")
+            kwargs["logger"] = run_loggers(trainer.get("default_root_dir") or "runs", self.resume_version)
         return super().instantiate_trainer(**kwargs)
 
 
-def run_loggers(root: str) -> list:
-    """CSV and TensorBoard logs in one run directory ROOT/version_N (checkpoints go beside them)."""
-    taken = [int(p.name.split("_")[1]) for p in Path(root).glob("version_*") if p.name.split("_")[1].isdigit()]
-    version = f"version_{max(taken, default=-1) + 1}"
+def run_loggers(root: str, version: Optional[str] = None) -> list:
+    """CSV and TensorBoard logs in one run directory ROOT/version_N (checkpoints go beside them);
+    a new N unless `version` names the run being resumed."""
+    if version is None:
+        taken = [int(p.name[8:]) for p in Path(root).glob("version_*") if p.name[8:].isdigit()]
+        version = f"version_{max(taken, default=-1) + 1}"
     return [CSVLogger(root, name="", version=version),
             TensorBoardLogger(root, name="", version=version, default_hp_metric=False)]
 
@@ -86,7 +103,8 @@ def run_loggers(root: str) -> list:
 def _quiet() -> None:
     """Hide third-party chatter that says nothing about the user's run."""
     for message in (".*torch.jit.script. is deprecated", ".*dirpath has changed from", ".*treespec, LeafSpec",
-                    ".*does not have many workers", ".*smaller than the logging interval"):
+                    ".*does not have many workers", ".*smaller than the logging interval",
+                    ".*Experiment logs directory .* exists and is not empty"):
         warnings.filterwarnings("ignore", message=message)
     logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(
         lambda record: "litlogger" not in record.getMessage())
@@ -100,7 +118,7 @@ def main(args=None) -> None:
     try:
         VidclfCLI(VideoClassifier, VideoDataModule, trainer_class=VidclfTrainer, args=args,
                   seed_everything_default=42,
-                  trainer_defaults={"default_root_dir": "runs", "callbacks": [DataReport()]},
+                  trainer_defaults={"default_root_dir": "runs", "callbacks": [DataReport(), RunInfo()]},
                   parser_kwargs={"parser_mode": "omegaconf+", "prog": "vidclf",
                                  "description": "Fine-tune, evaluate, apply and export video classifiers."})
     except VidclfError as err:

@@ -117,6 +117,19 @@ class VideoClassifier(pl.LightningModule):
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # dropout draws from the global RNG: restoring it makes a resumed run continue exactly
+        checkpoint["vidclf_rng"] = {"cpu": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            checkpoint["vidclf_rng"]["cuda"] = torch.cuda.get_rng_state_all()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        rng = checkpoint.get("vidclf_rng", {})
+        if "cpu" in rng:
+            torch.set_rng_state(rng["cpu"])
+        if "cuda" in rng and torch.cuda.is_available() and len(rng["cuda"]) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+
     @classmethod
     def load_from_checkpoint(cls, checkpoint_path, *args, **kwargs):
         """Load a trained classifier; its weights come from the checkpoint, so nothing is downloaded."""

@@ -10,7 +10,7 @@ import pytorch_lightning as pl
 import torch
 
 from vidclf import export as ex
-from vidclf.callbacks import PredictionWriter
+from vidclf.callbacks import PredictionWriter, check_output
 from vidclf.data.decode import DecodeError, VideoReader, clip_times, uniform_starts
 from vidclf.data.sources import unlabelled_videos
 from vidclf.errors import VidclfError
@@ -18,13 +18,16 @@ from vidclf.errors import VidclfError
 
 class VidclfTrainer(pl.Trainer):
     def predict(self, model=None, dataloaders=None, datamodule=None, return_predictions: Optional[bool] = None,
-                ckpt_path: Optional[str] = None, output: str = "predictions.csv", top_k: int = 5):
+                ckpt_path: Optional[str] = None, output: str = "predictions.csv", top_k: int = 5,
+                overwrite: bool = False):
         """Predict the class of every video and write one row per video to a CSV or JSON Lines file.
 
         Args:
             output: Where to write predictions (.csv, or .jsonl for JSON Lines).
             top_k: How many ranked labels with probabilities each row lists.
+            overwrite: Replace `output` if it exists (otherwise predict refuses to start).
         """
+        check_output(output, overwrite)
         writer = PredictionWriter(output, top_k)
         self.callbacks.append(writer)
         try:
@@ -34,7 +37,7 @@ class VidclfTrainer(pl.Trainer):
 
     def export(self, model: pl.LightningModule, datamodule=None, ckpt_path: Optional[str] = None,
                format: Literal["onnx", "torchscript"] = "onnx", output: Optional[str] = None,
-               tolerance: float = 1e-3) -> dict:
+               tolerance: float = 1e-3, overwrite: bool = False) -> dict:
         """Export a trained model (ONNX or TorchScript) with a JSON preprocessing sidecar, and check it.
 
         Args:
@@ -42,13 +45,16 @@ class VidclfTrainer(pl.Trainer):
             format: onnx or torchscript.
             output: File to write. Default: model.onnx or model.pt next to the checkpoint's run.
             tolerance: Largest allowed difference between exported and checkpoint logits.
+            overwrite: Replace `output` and its sidecar if they exist.
         """
         if not ckpt_path:
             raise VidclfError("export needs a trained model; pass --ckpt_path RUN/checkpoints/best.ckpt")
+        output = output or str(Path(ckpt_path).parent.parent / ("model.onnx" if format == "onnx" else "model.pt"))
+        check_output(output, overwrite)
+        check_output(f"{output}.json", overwrite)
         checkpoint = _load_checkpoint(ckpt_path)
         model.load_state_dict(checkpoint["state_dict"])
         model.eval()
-        output = output or str(Path(ckpt_path).parent.parent / ("model.onnx" if format == "onnx" else "model.pt"))
         clip = datamodule.clip
         x, source = _sample_clip(model, datamodule)
         with torch.no_grad():

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Optional
 
 import pytorch_lightning as pl
+import torch
 from torch.utils.data import DataLoader
 
 from vidclf.backbones import get_spec
-from vidclf.data.dataset import ClipSettings, VideoClips, collate
+from vidclf.data.dataset import ClipSettings, EpochSampler, VideoClips, collate
 from vidclf.data.sources import labelled_videos, unlabelled_videos
 from vidclf.errors import VidclfError
 
@@ -58,6 +59,7 @@ class VideoDataModule(pl.LightningDataModule):
 
     def setup(self, stage: str) -> None:
         hp = self.hparams
+        self.seed = torch.initial_seed()  # set by --seed_everything
         if stage == "fit":
             self.datasets["train"] = self._labelled(self._train_items, "train", train=True)
         if stage in ("fit", "validate") and hp.val:
@@ -87,16 +89,15 @@ class VideoDataModule(pl.LightningDataModule):
         paths = [p for p, _ in items]
         labels = [index[label] for _, label in items]
         return VideoClips(paths, labels, self.clip, train=train, num_clips=1 if train else self.hparams.num_clips,
-                          hflip=self.hparams.hflip)
+                          hflip=self.hparams.hflip, seed=self.seed)
 
-    def _loader(self, name: str, shuffle: bool = False) -> DataLoader:
+    def _loader(self, name: str, sampler: Optional[EpochSampler] = None) -> DataLoader:
         workers = self.hparams.num_workers
-        return DataLoader(self.datasets[name], batch_size=self.hparams.batch_size, shuffle=shuffle,
-                          num_workers=workers, collate_fn=collate, persistent_workers=workers > 0,
-                          drop_last=False)
+        return DataLoader(self.datasets[name], batch_size=self.hparams.batch_size, sampler=sampler,
+                          num_workers=workers, collate_fn=collate, persistent_workers=workers > 0)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
+        return self._loader("train", EpochSampler(len(self.datasets["train"]), self.seed))
 
     def val_dataloader(self):
         return self._loader("val") if "val" in self.datasets else []

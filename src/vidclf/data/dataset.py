@@ -8,10 +8,11 @@ reports it, nothing is substituted.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence, Union
 
+import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Sampler
 
 from vidclf.data.decode import DecodeError, VideoReader, clip_times, uniform_starts
 
@@ -39,38 +40,67 @@ class VideoClips(Dataset):
     """Clips from `paths`; `train` draws one random clip with augmentation, else `num_clips` uniform ones."""
 
     def __init__(self, paths: Sequence[str], labels: Optional[Sequence[int]], clip: ClipSettings,
-                 train: bool = False, num_clips: int = 1, hflip: bool = True):
+                 train: bool = False, num_clips: int = 1, hflip: bool = True, seed: int = 0):
         self.paths, self.labels, self.clip = list(paths), labels, clip
-        self.train, self.num_clips, self.hflip = train, num_clips, hflip
+        self.train, self.num_clips, self.hflip, self.seed = train, num_clips, hflip, seed
 
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, key: Union[int, tuple[int, int]]) -> dict:
+        """key: a video index, or (epoch, index) from EpochSampler for training."""
+        epoch, index = key if isinstance(key, tuple) else (0, key)
+        # Augmentation depends on (seed, epoch, video) only: the same under any number of workers,
+        # any batch order, and after resuming from a checkpoint.
+        seed = np.random.SeedSequence([self.seed, epoch, index]).generate_state(1)[0]
+        rng = torch.Generator().manual_seed(int(seed))
         try:
-            video = self._read(self.paths[index])
+            video = self._read(self.paths[index], rng)
         except DecodeError as err:
             return {"index": index, "error": str(err)}
         label = self.labels[index] if self.labels is not None else -1
         return {"video": video, "label": label, "index": index}
 
-    def _read(self, path: str) -> torch.Tensor:
+    def _read(self, path: str, rng: torch.Generator) -> torch.Tensor:
         c = self.clip
         with VideoReader(path) as reader:
             slack = max(0.0, reader.info.duration - c.seconds)
             if self.train:
-                starts = [float(torch.rand(()) * slack)]
-                short = int(torch.randint(c.train_resize[0], c.train_resize[1] + 1, ()))
+                starts = [float(torch.rand((), generator=rng) * slack)]
+                short = int(torch.randint(c.train_resize[0], c.train_resize[1] + 1, (), generator=rng))
             else:
                 starts, short = uniform_starts(reader.info.duration, c.seconds, self.num_clips), c.resize
             clips = reader.clips(clip_times(starts, c.frames, c.interval), max(short, c.crop))
         video = torch.from_numpy(clips).permute(0, 4, 1, 2, 3)  # (N, T, H, W, C) -> (N, C, T, H, W)
         if not self.train:
             return center_crop(video, c.crop)
-        video = random_crop(video, c.crop)
-        if self.hflip and torch.rand(()) < 0.5:
+        video = random_crop(video, c.crop, rng)
+        if self.hflip and torch.rand((), generator=rng) < 0.5:
             video = video.flip(-1)
         return video
+
+
+class EpochSampler(Sampler):
+    """Shuffles video indices anew each epoch from (seed, epoch) and yields (epoch, index) keys.
+
+    Lightning calls set_epoch before every training epoch, resumed runs included, so the order and
+    the augmentation of every epoch are a function of the seed alone.
+    """
+
+    def __init__(self, size: int, seed: int, shuffle: bool = True):
+        self.size, self.seed, self.shuffle, self.epoch = size, seed, shuffle, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        order = range(self.size)
+        if self.shuffle:
+            order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed + self.epoch)).tolist()
+        return iter([(self.epoch, i) for i in order])
 
 
 def center_crop(video: torch.Tensor, size: int) -> torch.Tensor:
@@ -79,10 +109,10 @@ def center_crop(video: torch.Tensor, size: int) -> torch.Tensor:
     return video[..., top:top + size, left:left + size]
 
 
-def random_crop(video: torch.Tensor, size: int) -> torch.Tensor:
+def random_crop(video: torch.Tensor, size: int, rng: torch.Generator) -> torch.Tensor:
     h, w = video.shape[-2:]
-    top = int(torch.randint(0, h - size + 1, ()))
-    left = int(torch.randint(0, w - size + 1, ()))
+    top = int(torch.randint(0, h - size + 1, (), generator=rng))
+    left = int(torch.randint(0, w - size + 1, (), generator=rng))
     return video[..., top:top + size, left:left + size]
 
 
