@@ -20,21 +20,23 @@ def test_class_folders_sorted_and_non_videos_ignored(tmp_path):
     touch(tmp_path / "a" / "1.avi")
     touch(tmp_path / "a" / "notes.txt")
     touch(tmp_path / "a" / ".hidden.mp4")
-    items = labelled_videos(str(tmp_path))
-    assert [(p.split("/")[-1], label) for p, label in items] == [("1.avi", "a"), ("2.MP4", "b")]
+    listing = labelled_videos(str(tmp_path))
+    assert [(p.split("/")[-1], label) for p, label in listing.items] == [("1.avi", "a"), ("2.MP4", "b")]
+    assert sorted((p.split("/")[-1], why) for p, why in listing.ignored) == [
+        (".hidden.mp4", "hidden file"), ("notes.txt", "not a video file name (.txt)")]
 
 
 def test_csv_paths_are_relative_to_the_csv(tmp_path):
     listing = write_csv(tmp_path / "list.csv", [{"path": "v/1.mp4", "label": "run", "split": "train"}])
-    assert labelled_videos(str(listing)) == [(str(tmp_path / "v/1.mp4"), "run")]
-    assert unlabelled_videos(str(listing)) == [str(tmp_path / "v/1.mp4")]
+    assert labelled_videos(str(listing)).items == [(str(tmp_path / "v/1.mp4"), "run")]
+    assert unlabelled_videos(str(listing)).items == [str(tmp_path / "v/1.mp4")]
 
 
 def test_predict_accepts_file_and_recursive_folder(tmp_path):
     video = touch(tmp_path / "x" / "y" / "deep.webm")
     touch(tmp_path / "x" / "readme.md")
-    assert unlabelled_videos(str(video)) == [str(video)]
-    assert unlabelled_videos(str(tmp_path / "x")) == [str(video)]
+    assert unlabelled_videos(str(video)).items == [str(video)]
+    assert unlabelled_videos(str(tmp_path / "x")).items == [str(video)]
 
 
 @pytest.mark.parametrize("rows, message", [

@@ -13,6 +13,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytorch_lightning as pl
+from pytorch_lightning.callbacks import ModelCheckpoint
 
 from vidclf.errors import VidclfError
 
@@ -44,14 +45,17 @@ def write_rows(path: str, rows: list[dict]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        if path.suffix.lower() == ".jsonl":
-            f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-        else:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["path"])
-            writer.writeheader()
-            writer.writerows(rows)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            if path.suffix.lower() == ".jsonl":
+                f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+            else:
+                writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["path"])
+                writer.writeheader()
+                writer.writerows(rows)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 class PredictionWriter(pl.Callback):
@@ -80,9 +84,13 @@ class PredictionWriter(pl.Callback):
     def on_predict_end(self, trainer, pl_module) -> None:
         columns = next((list(r) for r in self.rows.values() if r["status"] == "ok"), ["path", "label", "prob", "status"])
         rows = [{c: self.rows[i].get(c, "") for c in columns} for i in sorted(self.rows)]
+        ignored = sorted((p, why) for (split, p), why in getattr(trainer.datamodule, "ignored", {}).items()
+                         if split == "predict")  # files in the input that are not videos: listed, not dropped
+        rows += [{c: {"path": p, "status": why}.get(c, "") for c in columns} for p, why in ignored]
         write_rows(self.output, rows)
-        errors = sum(r["status"] != "ok" for r in rows)
-        print(f"vidclf: predicted {len(rows)} videos ({len(rows) - errors} ok, {errors} error) -> {self.output}")
+        errors = sum(r["status"].startswith("error") for r in rows)
+        print(f"vidclf: predicted {len(rows) - len(ignored)} videos ({len(rows) - len(ignored) - errors} ok, "
+              f"{errors} error), listed {len(ignored)} ignored file(s) -> {self.output}")
 
 
 class DataReport(pl.Callback):
@@ -107,12 +115,14 @@ class DataReport(pl.Callback):
         self._collect(trainer, batch, "test")
 
     def _report(self, trainer) -> None:
-        if not self.failed or not trainer.is_global_zero:
+        ignored = getattr(trainer.datamodule, "ignored", {})
+        if not (self.failed or ignored) or not trainer.is_global_zero:
             return
         path = Path(trainer.log_dir or ".") / "data_report.csv"
-        write_rows(str(path), [{"split": s, "path": p, "status": f"skipped: {r}"}
-                               for (s, p), r in sorted(self.failed.items())])
-        print(f"vidclf: skipped {len(self.failed)} video(s) that could not be decoded; see {path}")
+        statuses = {**ignored, **{key: f"skipped: {reason}" for key, reason in self.failed.items()}}
+        write_rows(str(path), [{"split": s, "path": p, "status": status} for (s, p), status in sorted(statuses.items())])
+        print(f"vidclf: skipped {len(self.failed)} video(s) that could not be decoded and ignored "
+              f"{len(ignored)} other file(s); see {path}")
 
     def on_fit_end(self, trainer, pl_module) -> None:
         self._report(trainer)
@@ -145,3 +155,25 @@ def _version(package: str) -> str:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
         return "not installed"
+
+
+class Checkpoint(ModelCheckpoint):
+    """ModelCheckpoint whose last.ckpt follows every save point, improved or not.
+
+    Lightning 2.6 rewrites last.ckpt only when a top-k checkpoint is written, so with a flat
+    validation metric `--ckpt_path last` would resume from an old epoch and lose work.
+    """
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        super().on_validation_end(trainer, pl_module)
+        self._refresh_last(trainer, at_train_epoch_end=False)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        self._refresh_last(trainer, at_train_epoch_end=True)
+
+    def _refresh_last(self, trainer, at_train_epoch_end: bool) -> None:
+        # _should_skip_saving_checkpoint is True when this step was already saved (top-k improved)
+        if (self.save_last and not self._should_skip_saving_checkpoint(trainer)
+                and self._should_save_on_train_epoch_end(trainer) == at_train_epoch_end):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))

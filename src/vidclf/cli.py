@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -11,11 +13,10 @@ from typing import Optional
 
 import torch
 from jsonargparse import set_parsing_settings
-from pytorch_lightning.callbacks import ModelCheckpoint
-from pytorch_lightning.cli import LightningCLI
+from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
-from vidclf.callbacks import DataReport, RunInfo
+from vidclf.callbacks import Checkpoint, DataReport, RunInfo
 from vidclf.data.datamodule import VideoDataModule
 from vidclf.errors import VidclfError
 from vidclf.module import VideoClassifier
@@ -26,6 +27,44 @@ CLIP_KEYS = ("frames", "rate", "crop", "resize", "train_resize")
 LIGHTNING_CKPT_WORDS = ("last", "best", "hpc", "registry")
 
 
+class VidclfParser(LightningArgumentParser):
+    """Parse errors as one line that names the key and, for a misspelling, the closest valid one."""
+
+    def error(self, message: str, ex: Optional[Exception] = None):
+        if os.environ.get("VIDCLF_DEBUG"):
+            super().error(message, ex)
+        text = _short_type_error(" ".join(message.split()))
+        unknown = re.findall(r"(?:does not accept option|Key) '?\"?([\w.]+)|unrecognized arguments: --([\w.]+)", text)
+        keys = [a or b for a, b in unknown]
+        hints = [f"did you mean --{match[0]}?" for key in keys
+                 if (match := difflib.get_close_matches(key, self._all_keys(), n=1, cutoff=0.6))]
+        print(f"vidclf: error: {text}" + (f"; {' '.join(hints)}" if hints else
+                                           f"; see vidclf {self._subcommand_name()}--help"), file=sys.stderr)
+        raise SystemExit(2)
+
+    def _all_keys(self) -> list[str]:
+        keys = []
+        for action in self._actions:
+            keys.append(action.dest)
+            for sub in (getattr(action, "choices", None) or {}).values():
+                if isinstance(sub, LightningArgumentParser):
+                    keys += sub._all_keys()
+        return keys
+
+    def _subcommand_name(self) -> str:
+        prog = self.prog.split()
+        return f"{prog[-1]} " if len(prog) > 1 and prog[-1] in VidclfCLI.subcommands() else ""
+
+
+def _short_type_error(text: str) -> str:
+    """'Parser key "k": ... Expected a <class 'int'> ... Given value: abc' -> '--k expects int, got 'abc''."""
+    key, given = re.search(r'Parser key "([\w.]+)"', text), re.search(r"(?:Given|Got) value: (.*)$", text)
+    expected = [t for t in re.findall(r"Expected a <class '(\w+)'>", text) if t != "NoneType"]
+    if key and given and expected:
+        return f"--{key[1]} expects {' or '.join(expected)}, got {given[1]!r}"
+    return text
+
+
 class VidclfCLI(LightningCLI):
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
@@ -34,7 +73,7 @@ class VidclfCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
         parser.link_arguments("model.backbone", "data.backbone")  # clips match the backbone
         parser.link_arguments("data.classes", "model.class_names", apply_on="instantiate")
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(Checkpoint, "checkpoint")
         parser.set_defaults({"checkpoint.monitor": "val/acc", "checkpoint.mode": "max",
                              "checkpoint.filename": "best", "checkpoint.save_last": True,
                              "checkpoint.auto_insert_metric_name": False})
@@ -80,6 +119,8 @@ class VidclfCLI(LightningCLI):
     def before_instantiate_classes(self) -> None:
         if self.subcommand in ("predict", "export"):
             self.save_config_callback = None  # no run directory for these
+        if self.resume_version:
+            self.save_config_kwargs["overwrite"] = True  # the resumed run's config replaces its own
 
     def instantiate_trainer(self, **kwargs):
         trainer = self._get(self.config_init, "trainer")
@@ -117,6 +158,7 @@ def main(args=None) -> None:
     _quiet()
     try:
         VidclfCLI(VideoClassifier, VideoDataModule, trainer_class=VidclfTrainer, args=args,
+                  parser_class=VidclfParser,
                   seed_everything_default=42,
                   trainer_defaults={"default_root_dir": "runs", "callbacks": [DataReport(), RunInfo()]},
                   parser_kwargs={"parser_mode": "omegaconf+", "prog": "vidclf",

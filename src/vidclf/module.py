@@ -12,6 +12,7 @@ from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from vidclf.backbones import BACKBONES, build_backbone, get_spec
+from vidclf.data.dataset import derived_seed
 from vidclf.errors import VidclfError
 
 
@@ -106,29 +107,34 @@ class VideoClassifier(pl.LightningModule):
         no_decay = [p for p in self.parameters() if p.requires_grad and p.ndim <= 1]  # norms, biases
         optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": hp.weight_decay},
                                        {"params": no_decay, "weight_decay": 0.0}], lr=hp.lr)
-        total = max(1, self.trainer.estimated_stepping_batches)
-        warmup = min(total - 1, int(hp.warmup_epochs * total / max(1, self.trainer.max_epochs or 1)))
+        steps: dict[str, int] = {}
 
         def factor(step: int) -> float:
+            """Linear warmup from 1% of lr, then cosine decay to 0 at the last step."""
+            if not steps:
+                if step == 0:
+                    return 0.01 if hp.warmup_epochs > 0 else 1.0
+                # Counted at the first real step, not in configure_optimizers: asking Lightning then
+                # builds the training iterator before a checkpoint is restored, and a resumed run
+                # would replay epoch 0's clips.
+                steps["total"] = total = max(1, self.trainer.estimated_stepping_batches)
+                steps["warmup"] = min(total - 1, int(hp.warmup_epochs * total / max(1, self.trainer.max_epochs)))
+            total, warmup = steps["total"], steps["warmup"]
             if step < warmup:
-                return (step + 1) / (warmup + 1)
+                return 0.01 + 0.99 * step / warmup
             return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
 
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        # dropout draws from the global RNG: restoring it makes a resumed run continue exactly
-        checkpoint["vidclf_rng"] = {"cpu": torch.get_rng_state()}
-        if torch.cuda.is_available():
-            checkpoint["vidclf_rng"]["cuda"] = torch.cuda.get_rng_state_all()
+    def setup(self, stage: str) -> None:
+        self.seed = torch.initial_seed()  # set by --seed_everything
 
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        rng = checkpoint.get("vidclf_rng", {})
-        if "cpu" in rng:
-            torch.set_rng_state(rng["cpu"])
-        if "cuda" in rng and torch.cuda.is_available() and len(rng["cuda"]) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all(rng["cuda"])
+    def on_train_batch_start(self, batch: dict, batch_idx: int) -> None:
+        # Dropout draws from the global RNG, which DataLoaders also draw from when an epoch starts
+        # (at different moments in a resumed run). Seeding per batch makes each step a function of
+        # (seed, epoch, batch) alone, so a resumed run continues exactly as if never stopped.
+        torch.manual_seed(derived_seed(self.seed, self.current_epoch, batch_idx))
 
     @classmethod
     def load_from_checkpoint(cls, checkpoint_path, *args, **kwargs):

@@ -90,7 +90,7 @@ def _sample_clip(model, datamodule) -> tuple[torch.Tensor, str]:
     """A real decoded clip from --data.predict if given, else seeded noise, as a normalised (1, C, T, H, W)."""
     clip = datamodule.clip
     if datamodule.hparams.predict:
-        path = unlabelled_videos(datamodule.hparams.predict)[0]
+        path = unlabelled_videos(datamodule.hparams.predict).items[0]
         try:
             with VideoReader(path) as reader:
                 starts = uniform_starts(reader.info.duration, clip.seconds, 1)

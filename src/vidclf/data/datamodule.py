@@ -48,7 +48,8 @@ class VideoDataModule(pl.LightningDataModule):
             frames=frames or spec.frames, rate=rate or spec.rate, crop=crop or spec.crop,
             resize=resize or (spec.resize if crop is None else max(spec.resize, crop)),
             train_resize=tuple(train_resize or (spec.train_resize if crop is None else (crop, crop * 5 // 4))))
-        self._train_items = labelled_videos(train) if train else None
+        self.ignored: dict[tuple[str, str], str] = {}  # (split, path) -> why it is not used
+        self._train_items = self._list("train", labelled_videos) if train else None
         if classes is None and self._train_items is not None:
             classes = sorted({label for _, label in self._train_items})
             if len(classes) < 2:
@@ -63,18 +64,20 @@ class VideoDataModule(pl.LightningDataModule):
         if stage == "fit":
             self.datasets["train"] = self._labelled(self._train_items, "train", train=True)
         if stage in ("fit", "validate") and hp.val:
-            self.datasets["val"] = self._labelled(labelled_videos(hp.val), "val")
+            self.datasets["val"] = self._labelled(self._list("val", labelled_videos), "val")
         if stage == "test":
-            self.datasets["test"] = self._labelled(self._need("test", labelled_videos), "test")
+            self.datasets["test"] = self._labelled(self._list("test", labelled_videos), "test")
         if stage == "predict":
-            paths = self._need("predict", unlabelled_videos)
+            paths = self._list("predict", unlabelled_videos)
             self.datasets["predict"] = VideoClips(paths, None, self.clip, num_clips=hp.num_clips)
 
-    def _need(self, name: str, read):
+    def _list(self, name: str, read) -> list:
         source = getattr(self.hparams, name)
         if not source:
             raise VidclfError(f"{name} needs videos; pass --data.{name} PATH")
-        return read(source)
+        listing = read(source)
+        self.ignored.update({(name, path): f"ignored: {reason}" for path, reason in listing.ignored})
+        return listing.items
 
     def _labelled(self, items, name: str, train: bool = False) -> VideoClips:
         if items is None:
@@ -97,7 +100,10 @@ class VideoDataModule(pl.LightningDataModule):
                           num_workers=workers, collate_fn=collate, persistent_workers=workers > 0)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", EpochSampler(len(self.datasets["train"]), self.seed))
+        # Epochs begun so far. Read when the epoch's iterator is built (workers prefetch at once);
+        # current_epoch still lags there right after a resume, and set_epoch comes too late.
+        epoch = lambda: self.trainer.fit_loop.epoch_progress.current.processed if self.trainer else 0  # noqa: E731
+        return self._loader("train", EpochSampler(len(self.datasets["train"]), self.seed, epoch))
 
     def val_dataloader(self):
         return self._loader("val") if "val" in self.datasets else []

@@ -8,13 +8,18 @@ reports it, nothing is substituted.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, Optional, Sequence, Union
+from typing import Callable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
 from vidclf.data.decode import DecodeError, VideoReader, clip_times, uniform_starts
+
+
+def derived_seed(*keys: int) -> int:
+    """A well-mixed 32-bit seed from integer keys, e.g. (seed, epoch, index)."""
+    return int(np.random.SeedSequence(list(keys)).generate_state(1)[0])
 
 
 @dataclass(frozen=True)
@@ -52,8 +57,7 @@ class VideoClips(Dataset):
         epoch, index = key if isinstance(key, tuple) else (0, key)
         # Augmentation depends on (seed, epoch, video) only: the same under any number of workers,
         # any batch order, and after resuming from a checkpoint.
-        seed = np.random.SeedSequence([self.seed, epoch, index]).generate_state(1)[0]
-        rng = torch.Generator().manual_seed(int(seed))
+        rng = torch.Generator().manual_seed(derived_seed(self.seed, epoch, index))
         try:
             video = self._read(self.paths[index], rng)
         except DecodeError as err:
@@ -81,26 +85,25 @@ class VideoClips(Dataset):
 
 
 class EpochSampler(Sampler):
-    """Shuffles video indices anew each epoch from (seed, epoch) and yields (epoch, index) keys.
+    """Shuffles video indices anew each epoch from (seed, epoch) and yields (epoch, index) keys,
+    so the order and augmentation of every epoch are a function of the seed alone.
 
-    Lightning calls set_epoch before every training epoch, resumed runs included, so the order and
-    the augmentation of every epoch are a function of the seed alone.
+    `epoch` is asked for when an epoch's iterator is made, which with worker processes happens
+    before Lightning's set_epoch call.
     """
 
-    def __init__(self, size: int, seed: int, shuffle: bool = True):
-        self.size, self.seed, self.shuffle, self.epoch = size, seed, shuffle, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+    def __init__(self, size: int, seed: int, epoch: Callable[[], int], shuffle: bool = True):
+        self.size, self.seed, self.epoch, self.shuffle = size, seed, epoch, shuffle
 
     def __len__(self) -> int:
         return self.size
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
+        epoch = self.epoch()
         order = range(self.size)
         if self.shuffle:
-            order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed + self.epoch)).tolist()
-        return iter([(self.epoch, i) for i in order])
+            order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed + epoch)).tolist()
+        return iter([(epoch, i) for i in order])
 
 
 def center_crop(video: torch.Tensor, size: int) -> torch.Tensor:

@@ -6,6 +6,8 @@ Pure functions, no torch. Paths are returned as strings; labels as class-name st
 from __future__ import annotations
 
 import csv
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -21,34 +23,63 @@ def is_video_name(path: Path) -> bool:
     return path.suffix.lower() in VIDEO_EXTENSIONS and not path.name.startswith(".")
 
 
-def labelled_videos(source: str) -> list[tuple[str, str]]:
+@dataclass
+class Listing:
+    """Videos found in a source, and the files passed over with the reason (for the data report)."""
+
+    items: list = field(default_factory=list)  # (path, label) or paths
+    ignored: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+
+
+def labelled_videos(source: str) -> Listing:
     """(path, class name) pairs from a class-per-folder tree or a `path,label` CSV.
 
     Example:
-        >>> labelled_videos("data/train")  # data/train/<class>/*.mp4
+        >>> labelled_videos("data/train").items  # data/train/<class>/*.mp4
         [('data/train/jump/a.mp4', 'jump'), ...]
     """
     root = _existing(source, LABELLED_HELP)
     if root.is_dir():
-        items = _from_class_folders(root)
+        listing = _from_class_folders(root)
     else:
-        items = [(path, label) for path, label in _read_csv(root, need_label=True)]
-    if not items:
+        listing = Listing([(path, label) for path, label in _read_csv(root, need_label=True)])
+    if not listing.items:
         raise VidclfError(f"{source}: no videos found; {LABELLED_HELP}")
-    return items
+    return listing
 
 
-def unlabelled_videos(source: str) -> list[str]:
+def unlabelled_videos(source: str) -> Listing:
     """Video paths to predict on: one file, a folder searched recursively, or a CSV with a path column."""
     root = _existing(source, "pass a video file, a folder of videos or a CSV with a path column")
     if root.is_dir():
-        paths = sorted(str(p) for p in root.rglob("*") if p.is_file() and is_video_name(p))
-        if not paths:
+        videos, ignored = _walk(root)
+        if not videos:
             raise VidclfError(f"{source}: no video files found (looked for {', '.join(sorted(VIDEO_EXTENSIONS))})")
-        return paths
+        return Listing([str(p) for p in videos], ignored)
     if root.suffix.lower() == ".csv":
-        return [path for path, _ in _read_csv(root, need_label=False)]
-    return [str(root)]
+        return Listing([path for path, _ in _read_csv(root, need_label=False)])
+    return Listing([str(root)])
+
+
+def _walk(folder: Path) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Files below `folder`, symlinked folders followed (each real folder once), sorted; split into
+    videos and (path, reason) for hidden or non-video files."""
+    videos, ignored, seen = [], [], set()
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            if is_video_name(path):
+                videos.append(path)
+            else:
+                reason = "hidden file" if name.startswith(".") else f"not a video file name ({path.suffix or 'no extension'})"
+                ignored.append((str(path), reason))
+    return videos, ignored
 
 
 def _existing(source: str, fix: str) -> Path:
@@ -58,14 +89,18 @@ def _existing(source: str, fix: str) -> Path:
     return path
 
 
-def _from_class_folders(root: Path) -> list[tuple[str, str]]:
-    items = []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        videos = sorted(p for p in folder.rglob("*") if p.is_file() and is_video_name(p))
+def _from_class_folders(root: Path) -> Listing:
+    listing = Listing()
+    for entry in sorted(root.iterdir()):
+        if not entry.is_dir() or entry.name.startswith("."):
+            listing.ignored.append((str(entry), "not inside a class folder"))
+            continue
+        videos, ignored = _walk(entry)
         if not videos:
-            raise VidclfError(f"{folder}: class folder holds no videos; add videos or remove the folder")
-        items += [(str(v), folder.name) for v in videos]
-    return items
+            raise VidclfError(f"{entry}: class folder holds no videos; add videos or remove the folder")
+        listing.items += [(str(v), entry.name) for v in videos]
+        listing.ignored += ignored
+    return listing
 
 
 def _read_csv(path: Path, need_label: bool) -> list[tuple[str, Optional[str]]]:
