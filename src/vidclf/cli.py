@@ -25,6 +25,8 @@ from vidclf.trainer import VidclfTrainer
 # Clip settings a checkpoint remembers from its training run, restored unless given again.
 CLIP_KEYS = ("frames", "rate", "crop", "resize", "train_resize")
 LIGHTNING_CKPT_WORDS = ("last", "best", "hpc", "registry")
+# Model options that change evaluation only: a value given with --ckpt_path beats the checkpoint's.
+EVAL_KEYS = ("aggregate",)
 
 
 class VidclfParser(LightningArgumentParser):
@@ -102,6 +104,8 @@ class VidclfCLI(LightningCLI):
         for key in ("_instantiator", "_class_path", "class_names"):
             model.pop(key, None)
         model["pretrained"] = False  # the checkpoint holds the weights
+        given, default = self.config[sub].model, self._subcommand_parsers[sub].get_defaults().model
+        model.update({k: given[k] for k in EVAL_KEYS if given.get(k) != default.get(k)})
         data_hp, current = checkpoint.get("datamodule_hyper_parameters", {}), self.config[sub].data
         data = {k: data_hp[k] for k in CLIP_KEYS if data_hp.get(k) is not None and current.get(k) is None}
         data["classes"] = current.get("classes") or checkpoint["hyper_parameters"].get("class_names")

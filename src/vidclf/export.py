@@ -48,7 +48,8 @@ def run_exported(path: str, fmt: Format, x: torch.Tensor) -> np.ndarray:
     return session.run(None, {"video": x.numpy()})[0]
 
 
-def sidecar(backbone: str, class_names: list[str], clip: ClipSettings, checkpoint: str, fmt: Format) -> dict:
+def sidecar(backbone: str, class_names: list[str], clip: ClipSettings, checkpoint: str, fmt: Format,
+            views: dict) -> dict:
     """Everything a deployment needs to preprocess a video and read the output, without vidclf."""
     from vidclf import __version__
 
@@ -68,6 +69,9 @@ def sidecar(backbone: str, class_names: list[str], clip: ClipSettings, checkpoin
             "formula": "((rgb_uint8 / 255) - mean) / std per channel",
         },
         "output": {"name": "logits", "layout": "BK", "activation": "softmax gives probabilities"},
+        # how `vidclf predict` scores a whole video: clips spread evenly over it (start times
+        # (duration - clip_seconds) * i / (num_clips - 1)), crops per clip, views combined by `aggregate`
+        "video": {**views, "clip_seconds": clip.seconds},
         "source_checkpoint": {"path": str(checkpoint), "sha256": _sha256(checkpoint)},
     }
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Optional, Union
+from typing import Literal, Optional, Union
 
 import pytorch_lightning as pl
 import torch
@@ -31,6 +31,8 @@ class VideoClassifier(pl.LightningModule):
         warmup_epochs: Epochs of linear learning-rate warmup before the cosine decay.
         label_smoothing: Label smoothing of the cross-entropy loss.
         channels_last: Run the backbone in channels_last_3d memory format (faster on CPU and GPU).
+        aggregate: How the views (clips x crops) of a video combine into its score: the mean of their
+            probabilities (prob) or of their logits (logit). Used by validate, test and predict alike.
     """
 
     __doc__ = __doc__.format(backbones=", ".join(BACKBONES))
@@ -38,7 +40,8 @@ class VideoClassifier(pl.LightningModule):
     def __init__(self, backbone: str = "x3d_xs", num_classes: Optional[int] = None,
                  class_names: Optional[list[str]] = None, pretrained: Union[bool, str] = False,
                  dropout: float = 0.5, lr: float = 1e-3, weight_decay: float = 0.05, warmup_epochs: float = 1.0,
-                 label_smoothing: float = 0.0, channels_last: bool = True):
+                 label_smoothing: float = 0.0, channels_last: bool = True,
+                 aggregate: Literal["prob", "logit"] = "prob"):
         super().__init__()
         if class_names is None and num_classes is None:
             raise VidclfError("the model needs its classes: pass --data.train, --ckpt_path, or --model.num_classes")
@@ -70,6 +73,12 @@ class VideoClassifier(pl.LightningModule):
         b, n = video.shape[:2]
         return self(self.normalize(video.flatten(0, 1))).view(b, n, -1)
 
+    def video_probs(self, logits: torch.Tensor) -> torch.Tensor:
+        """One probability vector per video (B, K) from the logits of its views (B, N, K)."""
+        if self.hparams.aggregate == "logit":
+            return logits.mean(1).softmax(-1)
+        return logits.softmax(-1).mean(1)
+
     def _step(self, batch: dict, stage: str) -> Optional[torch.Tensor]:
         if "video" not in batch:  # every video of the batch failed to decode (reported by DataReport)
             return None
@@ -77,7 +86,7 @@ class VideoClassifier(pl.LightningModule):
         b, n = logits.shape[:2]
         clip_y = y.repeat_interleave(n)
         loss = F.cross_entropy(logits.flatten(0, 1), clip_y, label_smoothing=self.hparams.label_smoothing)
-        video_probs = logits.softmax(-1).mean(1)  # one score per video: mean of its clips' probabilities
+        video_probs = self.video_probs(logits)
         self.metrics[f"{stage}_clip"](logits.flatten(0, 1), clip_y)
         self.metrics[f"{stage}_video"](video_probs, y)
         train = stage == "train"
@@ -98,7 +107,7 @@ class VideoClassifier(pl.LightningModule):
         self._step(batch, "test")
 
     def predict_step(self, batch: dict, batch_idx: int) -> dict:
-        probs = self.clip_logits(batch["video"]).softmax(-1).mean(1) if "video" in batch else None
+        probs = self.video_probs(self.clip_logits(batch["video"])) if "video" in batch else None
         return {"index": batch["index"], "probs": probs, "failed": batch["failed"]}
 
     def configure_optimizers(self):

@@ -11,6 +11,7 @@ import torch
 
 from vidclf import export as ex
 from vidclf.callbacks import PredictionWriter, check_output
+from vidclf.data.dataset import center_crop
 from vidclf.data.decode import DecodeError, VideoReader, clip_times, uniform_starts
 from vidclf.data.sources import unlabelled_videos
 from vidclf.errors import VidclfError
@@ -63,7 +64,9 @@ class VidclfTrainer(pl.Trainer):
         got = ex.run_exported(output, format, torch.cat([x, x]))  # batch of 2: the batch axis is dynamic
         diff = float(np.abs(got - np.concatenate([expected, expected])).max())
         info_path = f"{output}.json"
-        info = ex.sidecar(model.hparams.backbone, model.class_names, clip, ckpt_path, format)
+        views = {"num_clips": datamodule.hparams.num_clips, "num_crops": datamodule.hparams.num_crops,
+                 "aggregate": model.hparams.aggregate}
+        info = ex.sidecar(model.hparams.backbone, model.class_names, clip, ckpt_path, format, views)
         info["check"] = {"sample": source, "max_abs_diff": diff, "tolerance": tolerance}
         ex.write_json(info_path, info)
         print(f"vidclf: exported {format} -> {output} (sidecar {info_path}); "
@@ -95,8 +98,6 @@ def _sample_clip(model, datamodule) -> tuple[torch.Tensor, str]:
             with VideoReader(path) as reader:
                 starts = uniform_starts(reader.info.duration, clip.seconds, 1)
                 frames = reader.clips(clip_times(starts, clip.frames, clip.interval), clip.resize)
-            from vidclf.data.dataset import center_crop
-
             video = center_crop(torch.from_numpy(frames).permute(0, 4, 1, 2, 3), clip.crop)
             return model.normalize(video), path
         except DecodeError as err:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Literal, Optional, Union
 
 import pytorch_lightning as pl
 import torch
@@ -22,7 +22,8 @@ class VideoDataModule(pl.LightningDataModule):
             columns (paths relative to the CSV). Class names are the sorted labels found here.
         val: Validation videos, same forms as `train`.
         test: Test videos, same forms as `train`.
-        predict: Videos to predict: one file, a folder (searched recursively) or a CSV with a path column.
+        predict: Videos to predict: a file, a folder (searched recursively), a glob pattern or a CSV with a
+            path column; or a list of these.
         backbone: Backbone whose input the clips match (set from --model.backbone on the command line).
         classes: Class names in index order. Default: from `train`, or from the checkpoint.
         frames: Frames per clip. Default: the backbone's.
@@ -31,16 +32,18 @@ class VideoDataModule(pl.LightningDataModule):
         resize: Evaluation short side in pixels before the centre crop. Default: the backbone's.
         train_resize: Training short side range [min, max] before the random crop. Default: the backbone's.
         num_clips: Clips spread evenly over each video for validate/test/predict; their scores are averaged.
+        num_crops: Spatial crops per clip for validate/test/predict: 1 (centre) or 3 (left/top, centre,
+            right/bottom along the long side), averaged with the clips.
         hflip: Randomly flip training clips horizontally (turn off when left/right matters).
         batch_size: Videos per batch.
         num_workers: Decoding worker processes.
     """
 
     def __init__(self, train: Optional[str] = None, val: Optional[str] = None, test: Optional[str] = None,
-                 predict: Optional[str] = None, backbone: str = "x3d_xs", classes: Optional[list[str]] = None,
+                 predict: Union[str, list[str], None] = None, backbone: str = "x3d_xs", classes: Optional[list[str]] = None,
                  frames: Optional[int] = None, rate: Optional[int] = None, crop: Optional[int] = None,
                  resize: Optional[int] = None, train_resize: Optional[tuple[int, int]] = None,
-                 num_clips: int = 5, hflip: bool = True, batch_size: int = 8, num_workers: int = 2):
+                 num_clips: int = 5, num_crops: Literal[1, 3] = 1, hflip: bool = True, batch_size: int = 8, num_workers: int = 2):
         super().__init__()
         self.save_hyperparameters()
         spec = get_spec(backbone)
@@ -69,7 +72,8 @@ class VideoDataModule(pl.LightningDataModule):
             self.datasets["test"] = self._labelled(self._list("test", labelled_videos), "test")
         if stage == "predict":
             paths = self._list("predict", unlabelled_videos)
-            self.datasets["predict"] = VideoClips(paths, None, self.clip, num_clips=hp.num_clips)
+            self.datasets["predict"] = VideoClips(paths, None, self.clip, num_clips=hp.num_clips,
+                                                  num_crops=hp.num_crops)
 
     def _list(self, name: str, read) -> list:
         source = getattr(self.hparams, name)
@@ -92,7 +96,7 @@ class VideoDataModule(pl.LightningDataModule):
         paths = [p for p, _ in items]
         labels = [index[label] for _, label in items]
         return VideoClips(paths, labels, self.clip, train=train, num_clips=1 if train else self.hparams.num_clips,
-                          hflip=self.hparams.hflip, seed=self.seed)
+                          num_crops=1 if train else self.hparams.num_crops, hflip=self.hparams.hflip, seed=self.seed)
 
     def _loader(self, name: str, sampler: Optional[EpochSampler] = None) -> DataLoader:
         workers = self.hparams.num_workers

@@ -45,9 +45,10 @@ class VideoClips(Dataset):
     """Clips from `paths`; `train` draws one random clip with augmentation, else `num_clips` uniform ones."""
 
     def __init__(self, paths: Sequence[str], labels: Optional[Sequence[int]], clip: ClipSettings,
-                 train: bool = False, num_clips: int = 1, hflip: bool = True, seed: int = 0):
+                 train: bool = False, num_clips: int = 1, num_crops: int = 1, hflip: bool = True, seed: int = 0):
         self.paths, self.labels, self.clip = list(paths), labels, clip
-        self.train, self.num_clips, self.hflip, self.seed = train, num_clips, hflip, seed
+        self.train, self.num_clips, self.num_crops = train, num_clips, num_crops
+        self.hflip, self.seed = hflip, seed
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -77,7 +78,7 @@ class VideoClips(Dataset):
             clips = reader.clips(clip_times(starts, c.frames, c.interval), max(short, c.crop))
         video = torch.from_numpy(clips).permute(0, 4, 1, 2, 3)  # (N, T, H, W, C) -> (N, C, T, H, W)
         if not self.train:
-            return center_crop(video, c.crop)
+            return spatial_crops(video, c.crop, self.num_crops)  # (N * crops, C, T, crop, crop)
         video = random_crop(video, c.crop, rng)
         if self.hflip and torch.rand((), generator=rng) < 0.5:
             video = video.flip(-1)
@@ -104,6 +105,18 @@ class EpochSampler(Sampler):
         if self.shuffle:
             order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed + epoch)).tolist()
         return iter([(epoch, i) for i in order])
+
+
+def spatial_crops(video: torch.Tensor, size: int, count: int) -> torch.Tensor:
+    """`count` square crops (1: centre; 3: both ends and centre of the long side) of each clip,
+    stacked clip by clip: (N, C, T, H, W) -> (N * count, C, T, size, size)."""
+    if count == 1:
+        return center_crop(video, size)
+    h, w = video.shape[-2:]
+    along = [0, (max(h, w) - size) // 2, max(h, w) - size]
+    crops = [video[..., a:a + size, (w - size) // 2:(w - size) // 2 + size] if h > w
+             else video[..., (h - size) // 2:(h - size) // 2 + size, a:a + size] for a in along]
+    return torch.stack(crops, dim=1).flatten(0, 1)
 
 
 def center_crop(video: torch.Tensor, size: int) -> torch.Tensor:

@@ -6,10 +6,11 @@ Pure functions, no torch. Paths are returned as strings; labels as class-name st
 from __future__ import annotations
 
 import csv
+import glob
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 
 from vidclf.errors import VidclfError
 
@@ -48,9 +49,25 @@ def labelled_videos(source: str) -> Listing:
     return listing
 
 
-def unlabelled_videos(source: str) -> Listing:
-    """Video paths to predict on: one file, a folder searched recursively, or a CSV with a path column."""
-    root = _existing(source, "pass a video file, a folder of videos or a CSV with a path column")
+def unlabelled_videos(sources: Union[str, list[str]]) -> Listing:
+    """Video paths to predict on, in the order given: each source is a file, a folder searched
+    recursively, a glob pattern (quoted, e.g. 'clips/**/*.mp4') or a CSV with a path column."""
+    listing = Listing()
+    for source in [sources] if isinstance(sources, str) else sources:
+        if glob.has_magic(source) and not Path(source).exists():
+            matches = sorted(glob.glob(source, recursive=True))
+            if not matches:
+                raise VidclfError(f"{source}: the pattern matches no files; check it, or quote it for the shell")
+            found = Listing([m for m in matches if Path(m).is_file()])
+        else:
+            found = _unlabelled(source)
+        listing.items += found.items
+        listing.ignored += found.ignored
+    return listing
+
+
+def _unlabelled(source: str) -> Listing:
+    root = _existing(source, "pass a video file, a folder of videos, a glob or a CSV with a path column")
     if root.is_dir():
         videos, ignored = _walk(root)
         if not videos:
