@@ -20,16 +20,21 @@ from torch import nn
 from vidclf.backbones import get_spec
 from vidclf.data.dataset import ClipSettings
 
-Format = Literal["onnx", "torchscript"]
+Format = Literal["onnx", "torchscript", "pt2"]
+SUFFIX = {"onnx": ".onnx", "torchscript": ".pt", "pt2": ".pt2"}
 
 
 def export_model(net: nn.Module, example: torch.Tensor, output: str, fmt: Format) -> None:
-    """Write `net` traced on `example` to `output` (temporary name first, then renamed)."""
+    """Write `net` traced on `example` (batch of 2 or more) to `output` (temporary name, then renamed)."""
     tmp = str(Path(output).with_name(f".{Path(output).name}.tmp"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer and deprecation chatter; parity is checked below
         if fmt == "torchscript":
             torch.jit.trace(net, example).save(tmp)
+        elif fmt == "pt2":
+            batch = torch.export.Dim("batch", min=1, max=1024)
+            program = torch.export.export(net, (example,), dynamic_shapes=({0: batch},))
+            torch.export.save(program, tmp)
         else:
             torch.onnx.export(net, (example,), tmp, dynamo=False, opset_version=17,
                               input_names=["video"], output_names=["logits"],
@@ -39,9 +44,10 @@ def export_model(net: nn.Module, example: torch.Tensor, output: str, fmt: Format
 
 def run_exported(path: str, fmt: Format, x: torch.Tensor) -> np.ndarray:
     """Logits of the exported file at `path`, run by its own runtime (onnxruntime for ONNX)."""
-    if fmt == "torchscript":
+    if fmt in ("torchscript", "pt2"):
+        loaded = torch.jit.load(path) if fmt == "torchscript" else torch.export.load(path).module()
         with torch.no_grad():
-            return torch.jit.load(path)(x).numpy()
+            return loaded(x).numpy()
     import onnxruntime
 
     session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Optional
 
 import numpy as np
 import pytorch_lightning as pl
@@ -37,32 +37,33 @@ class VidclfTrainer(pl.Trainer):
             self.callbacks.remove(writer)
 
     def export(self, model: pl.LightningModule, datamodule=None, ckpt_path: Optional[str] = None,
-               format: Literal["onnx", "torchscript"] = "onnx", output: Optional[str] = None,
+               format: ex.Format = "onnx", output: Optional[str] = None,
                tolerance: float = 1e-3, overwrite: bool = False) -> dict:
-        """Export a trained model (ONNX or TorchScript) with a JSON preprocessing sidecar, and check it.
+        """Export a trained model (ONNX, TorchScript or torch.export) with a JSON sidecar, and check it.
 
         Args:
             ckpt_path: The vidclf checkpoint to export.
-            format: onnx or torchscript.
-            output: File to write. Default: model.onnx or model.pt next to the checkpoint's run.
+            format: onnx (run by onnxruntime), torchscript (.pt) or pt2 (torch.export program).
+            output: File to write. Default: model.onnx / model.pt / model.pt2 in the checkpoint's run.
             tolerance: Largest allowed difference between exported and checkpoint logits.
             overwrite: Replace `output` and its sidecar if they exist.
         """
         if not ckpt_path:
             raise VidclfError("export needs a trained model; pass --ckpt_path RUN/checkpoints/best.ckpt")
-        output = output or str(Path(ckpt_path).parent.parent / ("model.onnx" if format == "onnx" else "model.pt"))
+        output = output or str(Path(ckpt_path).parent.parent / f"model{ex.SUFFIX[format]}")
         check_output(output, overwrite)
         check_output(f"{output}.json", overwrite)
         checkpoint = _load_checkpoint(ckpt_path)
         model.load_state_dict(checkpoint["state_dict"])
         model.eval()
         clip = datamodule.clip
-        x, source = _sample_clip(model, datamodule)
+        clip_x, source = _sample_clip(model, datamodule)
+        x = torch.cat([clip_x, clip_x.flip(-1)])  # a batch of 2, so the batch axis stays dynamic
         with torch.no_grad():
             expected = model(x).numpy()
         ex.export_model(model.net, x, output, format)
-        got = ex.run_exported(output, format, torch.cat([x, x]))  # batch of 2: the batch axis is dynamic
-        diff = float(np.abs(got - np.concatenate([expected, expected])).max())
+        got = ex.run_exported(output, format, torch.cat([x, x[:1]]))  # run at another batch size
+        diff = float(np.abs(got - np.concatenate([expected, expected[:1]])).max())
         info_path = f"{output}.json"
         views = {"num_clips": datamodule.hparams.num_clips, "num_crops": datamodule.hparams.num_crops,
                  "aggregate": model.hparams.aggregate}
