@@ -250,3 +250,24 @@ def test_standalone_onnx_example_agrees_with_vidclf_predict(trained, tiny_data, 
     assert [label for label, _ in top] == [row[f"top{k}_label"] for k in (1, 2, 3)]
     for k, (_, prob) in enumerate(top, start=1):
         assert float(prob) == pytest.approx(float(row[f"top{k}_prob"]), abs=1e-4)
+
+
+def test_timeline_scores_every_window_and_the_whole_video(trained, tmp_path):
+    from vidclf.synthetic import render_motion, write_video
+
+    rng = np.random.default_rng(3)
+    video = tmp_path / "long.mp4"  # 12 s: 6 s rising, then 6 s falling
+    write_video(str(video), np.concatenate([render_motion(m, rng, 180, 48) for m in ("rising", "falling")]))
+    out, timeline = tmp_path / "p.csv", tmp_path / "windows.csv"
+    assert vidclf("predict", *QUIET, "--ckpt_path", trained / "checkpoints/best.ckpt", "--data.predict", video,
+                  "--output", out, "--timeline", timeline, "--window", "2", "--stride", "1.5") == 0
+    windows = read_csv(timeline)
+    assert [(float(w["start"]), float(w["end"])) for w in windows] == [(1.5 * i, 1.5 * i + 2) for i in range(7)]
+    assert all(w["status"] == "ok" for w in windows)
+    (row,) = read_csv(out)  # the video's row: the mean of its windows' probabilities
+    probs = {}
+    for w in windows:
+        for k in (1, 2, 3):
+            probs.setdefault(w[f"top{k}_label"], []).append(float(w[f"top{k}_prob"]))
+    assert float(row["prob"]) == pytest.approx(np.mean(probs[row["label"]]), abs=1e-5)
+    assert row["label"] == max(probs, key=lambda label: np.mean(probs[label]))

@@ -107,8 +107,12 @@ class VideoClassifier(pl.LightningModule):
         self._step(batch, "test")
 
     def predict_step(self, batch: dict, batch_idx: int) -> dict:
-        probs = self.video_probs(self.clip_logits(batch["video"])) if "video" in batch else None
-        return {"index": batch["index"], "probs": probs, "failed": batch["failed"]}
+        out = {"index": batch["index"], "failed": batch["failed"], "probs": None}
+        if "starts" in batch:  # timeline: one clip per window; the writer combines windows per video
+            out["window_logits"], out["starts"] = self.clip_logits(batch["video"]), batch["starts"]
+        elif "video" in batch:
+            out["probs"] = self.video_probs(self.clip_logits(batch["video"]))
+        return out
 
     def configure_optimizers(self):
         hp = self.hparams

@@ -20,16 +20,24 @@ from vidclf.errors import VidclfError
 class VidclfTrainer(pl.Trainer):
     def predict(self, model=None, dataloaders=None, datamodule=None, return_predictions: Optional[bool] = None,
                 ckpt_path: Optional[str] = None, output: str = "predictions.csv", top_k: int = 5,
+                timeline: Optional[str] = None, window: Optional[float] = None, stride: Optional[float] = None,
                 overwrite: bool = False):
         """Predict the class of every video and write one row per video to a CSV or JSON Lines file.
 
         Args:
             output: Where to write predictions (.csv, or .jsonl for JSON Lines).
             top_k: How many ranked labels with probabilities each row lists.
-            overwrite: Replace `output` if it exists (otherwise predict refuses to start).
+            timeline: Also write a prediction per time window of each video to this file
+                (path,start,end,label,prob,...); the main file's row then combines all windows.
+            window: Timeline window length in seconds. Default: the model's clip length.
+            stride: Seconds between timeline window starts. Default: the window length.
+            overwrite: Replace existing output files (otherwise predict refuses to start).
         """
-        check_output(output, overwrite)
-        writer = PredictionWriter(output, top_k)
+        for path in filter(None, (output, timeline)):
+            check_output(path, overwrite)
+        if timeline and datamodule is not None:
+            datamodule.timeline = (window, stride)
+        writer = PredictionWriter(output, top_k, timeline)
         self.callbacks.append(writer)
         try:
             return super().predict(model, dataloaders, datamodule, return_predictions, ckpt_path)

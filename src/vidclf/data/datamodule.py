@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from vidclf.backbones import get_spec
-from vidclf.data.dataset import ClipSettings, EpochSampler, VideoClips, collate
+from vidclf.data.dataset import ClipSettings, EpochSampler, VideoClips, VideoWindows, collate
 from vidclf.data.sources import labelled_videos, unlabelled_videos
 from vidclf.errors import VidclfError
 
@@ -60,6 +60,7 @@ class VideoDataModule(pl.LightningDataModule):
                                   f"at least two classes (one subfolder or label per class)")
         self.classes = classes
         self.datasets: dict[str, VideoClips] = {}
+        self.timeline: Optional[tuple[Optional[float], Optional[float]]] = None  # (window, stride), set by predict
 
     def setup(self, stage: str) -> None:
         hp = self.hparams
@@ -72,8 +73,13 @@ class VideoDataModule(pl.LightningDataModule):
             self.datasets["test"] = self._labelled(self._list("test", labelled_videos), "test")
         if stage == "predict":
             paths = self._list("predict", unlabelled_videos)
-            self.datasets["predict"] = VideoClips(paths, None, self.clip, num_clips=hp.num_clips,
-                                                  num_crops=hp.num_crops)
+            if self.timeline:
+                window, stride = self.timeline
+                self.datasets["predict"] = VideoWindows(paths, self.clip, window or self.clip.seconds,
+                                                        stride or window or self.clip.seconds)
+            else:
+                self.datasets["predict"] = VideoClips(paths, None, self.clip, num_clips=hp.num_clips,
+                                                      num_crops=hp.num_crops)
 
     def _list(self, name: str, read) -> list:
         source = getattr(self.hparams, name)
@@ -100,7 +106,9 @@ class VideoDataModule(pl.LightningDataModule):
 
     def _loader(self, name: str, sampler: Optional[EpochSampler] = None) -> DataLoader:
         workers = self.hparams.num_workers
-        return DataLoader(self.datasets[name], batch_size=self.hparams.batch_size, sampler=sampler,
+        # a timeline item already holds up to 16 clips of one video
+        batch_size = 1 if isinstance(self.datasets[name], VideoWindows) else self.hparams.batch_size
+        return DataLoader(self.datasets[name], batch_size=batch_size, sampler=sampler,
                           num_workers=workers, collate_fn=collate, persistent_workers=workers > 0)
 
     def train_dataloader(self) -> DataLoader:

@@ -85,6 +85,46 @@ class VideoClips(Dataset):
         return video
 
 
+class VideoWindows(Dataset):
+    """Timeline items: consecutive windows of one video, `chunk` at a time, one centred clip each.
+
+    A long video becomes many small items, so memory stays flat however long it is. An item is
+    {"video": uint8 (W, C, T, crop, crop), "index": video, "starts": (W,) window starts} or an error.
+    """
+
+    def __init__(self, paths: Sequence[str], clip: ClipSettings, window: float, stride: float, chunk: int = 16):
+        self.paths, self.clip, self.window = list(paths), clip, window
+        self.items: list[tuple[int, list[float]]] = []
+        for index, path in enumerate(self.paths):
+            try:
+                with VideoReader(path) as reader:
+                    duration = reader.info.duration
+            except DecodeError as err:
+                self.items.append((index, [], str(err)))
+                continue
+            starts = [i * stride for i in range(max(1, int(np.floor((duration - window) / stride + 1e-9)) + 1))]
+            self.items += [(index, starts[i:i + chunk], None) for i in range(0, len(starts), chunk)]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, item: int) -> dict:
+        index, starts, error = self.items[item]
+        if error is None:
+            c = self.clip
+            offset = max(0.0, (self.window - c.seconds) / 2)  # the clip sits in the middle of its window
+            try:
+                with VideoReader(self.paths[index]) as reader:
+                    clips = reader.clips(clip_times([s + offset for s in starts], c.frames, c.interval),
+                                         max(c.resize, c.crop))
+            except DecodeError as err:
+                error = str(err)
+        if error is not None:
+            return {"index": index, "error": error}
+        video = center_crop(torch.from_numpy(clips).permute(0, 4, 1, 2, 3), self.clip.crop)
+        return {"video": video, "label": -1, "index": index, "starts": torch.tensor(starts)}
+
+
 class EpochSampler(Sampler):
     """Shuffles video indices anew each epoch from (seed, epoch) and yields (epoch, index) keys,
     so the order and augmentation of every epoch are a function of the seed alone.
@@ -142,4 +182,6 @@ def collate(items: list[dict]) -> dict:
     }
     if ok:
         batch["video"] = torch.stack([it["video"] for it in ok])  # (B, N, C, T, H, W) uint8
+    if ok and "starts" in ok[0]:  # timeline items (batch size 1)
+        batch["starts"] = torch.stack([it["starts"] for it in ok])
     return batch
