@@ -43,6 +43,7 @@ class BackboneSpec:
     std: tuple[float, float, float]
     url: str
     state_key: Optional[str]  # key holding the state dict inside the weight file, None = top level
+    alpha: int = 0  # SlowFast: the slow pathway sees every alpha-th frame of the (fast) clip
 
     @property
     def clip_seconds(self) -> float:
@@ -83,6 +84,10 @@ BACKBONES: dict[str, BackboneSpec] = {
     "i3d_r50": _pv(_hub("i3d_r50"), 8, 8, 224, 256, (256, 320), url=ZOO + "I3D_8x8_R50.pyth"),
     "r2plus1d_r50": _pv(_hub("r2plus1d_r50"), 16, 4, 224, 256, (256, 320), url=ZOO + "R2PLUS1D_16x4_R50.pyth"),
     "csn_r101": _pv(_hub("csn_r101"), 32, 2, 224, 256, (256, 320), url=ZOO + "CSN_32x2_R101.pyth"),
+    "slowfast_r50": _pv(_hub("slowfast_r50"), 32, 2, 224, 256, (256, 320), url=ZOO + "SLOWFAST_8x8_R50.pyth",
+                        alpha=4),
+    "slowfast_r101": _pv(_hub("slowfast_r101"), 32, 2, 224, 256, (256, 320), url=ZOO + "SLOWFAST_8x8_R101.pyth",
+                         alpha=4),
     "r3d_18": _tvs(_tv("r3d_18"), url="https://download.pytorch.org/models/r3d_18-b3b3357e.pth"),
     "mc3_18": _tvs(_tv("mc3_18"), url="https://download.pytorch.org/models/mc3_18-a90a0ba3.pth"),
     "r2plus1d_18": _tvs(_tv("r2plus1d_18"), url="https://download.pytorch.org/models/r2plus1d_18-91a641e6.pth"),
@@ -110,7 +115,22 @@ def build_backbone(name: str, num_classes: int, dropout: float = 0.5,
         load_pretrained(model, spec, name, pretrained)
     _replace_head(model, num_classes, dropout)
     _exportable(model)
-    return model
+    return TwoPathway(model, spec.alpha) if spec.alpha else model
+
+
+class TwoPathway(nn.Module):
+    """SlowFast takes [slow, fast] clips; the slow one is `alpha` times sparser in time. Deriving it
+    here (evenly spaced frames, as PySlowFast does) lets the data, the module and exported files
+    all pass one clip (B, C, T, H, W)."""
+
+    def __init__(self, net: nn.Module, alpha: int):
+        super().__init__()
+        self.net, self.alpha = net, alpha
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        frames = x.shape[2]
+        index = torch.linspace(0, frames - 1, max(1, frames // self.alpha), device=x.device).long()
+        return self.net([x.index_select(2, index), x])
 
 
 def _head(model: nn.Module) -> tuple[nn.Module, str, str]:
@@ -129,14 +149,25 @@ def _replace_head(model: nn.Module, num_classes: int, dropout: float) -> None:
         model.fc = nn.Sequential(nn.Dropout(dropout), new)
         return
     # pytorchvideo ResNetBasicHead: an AvgPool3d sized for the zoo input (X3D hides it inside a
-    # ProjectedPool), a softmax applied even in training, a dropout. Pool adaptively, emit logits.
+    # ProjectedPool, SlowFast in the block before), a softmax applied even in training, a dropout.
+    # Pool adaptively, emit logits.
     parent.proj = new
-    if isinstance(getattr(parent.pool, "pool", None), nn.AvgPool3d):
-        parent.pool.pool = nn.AdaptiveAvgPool3d(1)
-    elif isinstance(parent.pool, nn.AvgPool3d):
-        parent.pool = nn.AdaptiveAvgPool3d(1)
+    pooling = [model.blocks[-1]]
+    if type(model.blocks[-2]).__name__ == "PoolConcatPathway":  # SlowFast pools each pathway before the head
+        pooling.append(model.blocks[-2])
+    for block in pooling:
+        _adaptive_pools(block)
     parent.activation = None
     parent.dropout = nn.Dropout(dropout) if dropout > 0 else None
+
+
+def _adaptive_pools(module: nn.Module) -> None:
+    """Replace every AvgPool3d below `module` with a global adaptive one."""
+    for name, child in module.named_children():
+        if isinstance(child, nn.AvgPool3d):
+            setattr(module, name, nn.AdaptiveAvgPool3d(1))
+        else:
+            _adaptive_pools(child)
 
 
 def _exportable(module: nn.Module) -> None:

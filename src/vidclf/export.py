@@ -26,7 +26,7 @@ SUFFIX = {"onnx": ".onnx", "torchscript": ".pt", "pt2": ".pt2"}
 
 def export_model(net: nn.Module, example: torch.Tensor, output: str, fmt: Format) -> None:
     """Write `net` traced on `example` (batch of 2 or more) to `output` (temporary name, then renamed)."""
-    tmp = str(Path(output).with_name(f".{Path(output).name}.tmp"))
+    tmp = str(Path(output).with_name(f".tmp-{Path(output).name}"))  # same suffix: torch.export checks it
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer and deprecation chatter; parity is checked below
         if fmt == "torchscript":
