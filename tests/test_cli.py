@@ -165,7 +165,7 @@ def test_checkpoint_only_never_downloads(tiny_data, tmp_path):
     (["fit", "--data.train", "/no/such/dir"], "/no/such/dir: no such file or folder"),
     (["fit", "--model.backbone", "x3d_xxs", "--data.train", "TRAIN"], "unknown backbone 'x3d_xxs'; choose one of"),
     (["fit", "--data.train", "EMPTY"], "class folder holds no videos"),
-    (["fit", "--data.train", "BADCSV"], "unknown CSV column(s) ['comment']"),
+    (["fit", "--data.train", "BADCSV"], "unknown column(s) ['comment']"),
     (["predict", "--ckpt_path", "/no/such.ckpt", "--data.predict", "TRAIN"], "--ckpt_path /no/such.ckpt: no such file"),
     (["export", "--ckpt_path", "NOTCKPT"], "not a readable checkpoint"),
     (["validate", "--ckpt_path", "CKPT", "--data.val", "OTHERCLASS"], "['walking'] are not among the trained classes"),
@@ -208,14 +208,13 @@ def test_test_accuracy_equals_accuracy_of_predict_rows(trained, tiny_data, tmp_p
     assert vidclf("test", *QUIET, *views, "--ckpt_path", best, "--data.test", tiny_data / "val",
                   "--trainer.default_root_dir", tmp_path / "runs") == 0
     test_acc = float(read_csv(tmp_path / "runs/version_0/metrics.csv")[-1]["test/acc"])
-    rows = {}
-    for name, extra in (("logit", views), ("prob", views[:-2])):
-        assert vidclf("predict", *QUIET, *extra, "--ckpt_path", best, "--data.predict", tiny_data / "val",
-                      "--output", tmp_path / f"{name}.csv") == 0
-        rows[name] = read_csv(tmp_path / f"{name}.csv")
-    right = [Path(r["path"]).parent.name == r["label"] for r in rows["logit"]]
+    assert vidclf("predict", *QUIET, *views, "--ckpt_path", best, "--data.predict", tiny_data / "val",
+                  "--output", tmp_path / "p.csv") == 0
+    right = [Path(r["path"]).parent.name == r["label"] for r in read_csv(tmp_path / "p.csv")]
     assert test_acc == pytest.approx(sum(right) / len(right), abs=1e-6)
-    assert [r["prob"] for r in rows["logit"]] != [r["prob"] for r in rows["prob"]]  # the override took effect
+    # --model.aggregate given with --ckpt_path beats the checkpoint's "prob"
+    assert vidclf("export", *views, "--ckpt_path", best, "--output", tmp_path / "m.onnx") == 0
+    assert json.loads((tmp_path / "m.onnx.json").read_text())["video"]["aggregate"] == "logit"
 
 
 def test_predict_takes_several_inputs_and_globs(trained, tiny_data, tmp_path):
@@ -271,3 +270,19 @@ def test_timeline_scores_every_window_and_the_whole_video(trained, tmp_path):
             probs.setdefault(w[f"top{k}_label"], []).append(float(w[f"top{k}_prob"]))
     assert float(row["prob"]) == pytest.approx(np.mean(probs[row["label"]]), abs=1e-5)
     assert row["label"] == max(probs, key=lambda label: np.mean(probs[label]))
+
+
+def test_fit_with_val_split_and_too_many_broken_videos(tiny_data, tmp_path, capsys):
+    assert vidclf("fit", *TINY, *QUIET, "--data.train", tiny_data / "train", "--data.val_split", "0.25",
+                  "--trainer.max_epochs", "1", "--trainer.default_root_dir", tmp_path / "a") == 0
+    assert "val/acc" in read_csv(tmp_path / "a/version_0/metrics.csv")[-1]
+    train = tmp_path / "train"
+    for cls in ("falling", "rising"):
+        (train / cls).mkdir(parents=True)
+        (train / cls / "ok.mp4").write_bytes((tiny_data / "val" / cls / f"{cls}.mp4").read_bytes())
+        (train / cls / "broken.mp4").write_bytes(b"not a video")
+    assert vidclf("fit", *TINY, *QUIET, "--data.train", train, "--trainer.max_epochs", "2",
+                  "--trainer.default_root_dir", tmp_path / "b") == 2
+    err = capsys.readouterr().err
+    assert "2 of 4 training videos could not be decoded, more than --data.max_failed 0.25" in err
+    assert len(read_csv(tmp_path / "b/version_0/data_report.csv")) == 2

@@ -46,3 +46,35 @@ def test_predict_accepts_file_and_recursive_folder(tmp_path):
 def test_bad_csv_names_the_problem(tmp_path, rows, message):
     with pytest.raises(VidclfError, match=message.replace("[", r"\[").replace("]", r"\]")):
         labelled_videos(str(write_csv(tmp_path / "list.csv", rows)))
+
+
+def test_tsv_jsonl_split_column_and_videos_root(tmp_path):
+    (tmp_path / "list.tsv").write_text("path\tlabel\tsplit\na.mp4\tjump\ttrain\nb.mp4\trun\tval\nc.mp4\trun\ttrain\n")
+    assert [p.split("/")[-1] for p, _ in labelled_videos(str(tmp_path / "list.tsv"), split="train").items] == [
+        "a.mp4", "c.mp4"]
+    assert labelled_videos(str(tmp_path / "list.tsv"), split="val", videos_root="/videos").items == [
+        ("/videos/b.mp4", "run")]
+    (tmp_path / "list.jsonl").write_text('{"path": "x y.mp4", "label": "café"}\n\n{"path": "z.mp4", "label": "b"}\n')
+    assert labelled_videos(str(tmp_path / "list.jsonl")).items == [
+        (str(tmp_path / "x y.mp4"), "café"), (str(tmp_path / "z.mp4"), "b")]
+
+
+def test_duplicates_and_leaks_are_refused(tmp_path):
+    listing = write_csv(tmp_path / "l.csv", [{"path": "a.mp4", "label": "x"}, {"path": "a.mp4", "label": "y"}])
+    with pytest.raises(VidclfError, match="a.mp4 is listed twice; keep one entry per video"):
+        labelled_videos(str(listing))
+    from vidclf.data.sources import check_disjoint
+
+    with pytest.raises(VidclfError, match="v.mp4 is in both train and val"):
+        check_disjoint({"train": ["/d/v.mp4", "/d/w.mp4"], "val": ["/d/v.mp4"]})
+
+
+def test_val_split_is_stratified_and_seeded():
+    from vidclf.data.datamodule import stratified_split
+
+    items = [(f"{label}{i}.mp4", label) for label, n in (("a", 10), ("b", 5), ("c", 1)) for i in range(n)]
+    train, val = stratified_split(items, 0.2, seed=3)
+    assert sorted(train + val) == sorted(items)
+    assert sorted(label for _, label in val) == ["a", "a", "b"]  # 20% of each class, a singleton stays
+    assert stratified_split(items, 0.2, seed=3) == (train, val)
+    assert stratified_split(items, 0.2, seed=4) != (train, val)

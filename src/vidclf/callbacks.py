@@ -9,6 +9,7 @@ import platform
 import shutil
 import sys
 import tempfile
+import time
 from collections import defaultdict
 from importlib import metadata
 from pathlib import Path
@@ -72,6 +73,7 @@ class PredictionWriter(pl.Callback):
         self.output, self.top_k, self.timeline = output, top_k, timeline
 
     def on_predict_start(self, trainer, pl_module) -> None:
+        self.started = time.perf_counter()
         self.rows: dict[int, dict] = {}
         self.windows: dict[int, list[tuple[float, torch.Tensor]]] = defaultdict(list)  # video -> (start, logits)
 
@@ -92,6 +94,10 @@ class PredictionWriter(pl.Callback):
                 self.rows[index] = {"path": paths[index], **self._ranked(probs, names)}
         for index, reason in outputs["failed"]:
             self.rows[index] = {"path": paths[index], "label": "", "prob": "", "status": f"error: {reason}"}
+        bar = getattr(trainer.progress_bar_callback, "_predict_progress_bar", None)  # batches/s -> videos/s
+        if bar is not None:
+            done = len(self.rows.keys() | self.windows.keys())
+            bar.set_postfix_str(f"{done / (time.perf_counter() - self.started):.2f} videos/s")
 
     def on_predict_end(self, trainer, pl_module) -> None:
         paths, names = trainer.datamodule.paths("predict"), pl_module.class_names
@@ -133,6 +139,15 @@ class DataReport(pl.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self._collect(trainer, batch, "train")
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        failed = sum(split == "train" for split, _ in self.failed)
+        total = len(trainer.datamodule.datasets["train"])
+        limit = trainer.datamodule.hparams.max_failed
+        if failed > limit * total:
+            self._report(trainer)
+            raise VidclfError(f"{failed} of {total} training videos could not be decoded, more than "
+                              f"--data.max_failed {limit}; fix or remove them (see data_report.csv)")
 
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         self._collect(trainer, batch, "validation")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Literal, Optional, Union
 
 import pytorch_lightning as pl
@@ -10,7 +11,7 @@ from torch.utils.data import DataLoader
 
 from vidclf.backbones import get_spec
 from vidclf.data.dataset import ClipSettings, EpochSampler, VideoClips, VideoWindows, collate
-from vidclf.data.sources import labelled_videos, unlabelled_videos
+from vidclf.data.sources import check_disjoint, labelled_videos, unlabelled_videos
 from vidclf.errors import VidclfError
 
 
@@ -18,12 +19,17 @@ class VideoDataModule(pl.LightningDataModule):
     """Videos for training, evaluation and prediction, cut into clips the backbone expects.
 
     Args:
-        train: Training videos: a folder with one subfolder per class, or a CSV with path,label
-            columns (paths relative to the CSV). Class names are the sorted labels found here.
+        train: Training videos: a folder with one subfolder per class, or a list (.csv, .tsv or .jsonl)
+            with path,label and optionally split columns; a list with a split column gives each of
+            train/val/test its rows. Class names are the sorted labels found here.
         val: Validation videos, same forms as `train`.
         test: Test videos, same forms as `train`.
         predict: Videos to predict: a file, a folder (searched recursively), a glob pattern or a CSV with a
             path column; or a list of these.
+        videos_root: Folder that relative paths in lists are relative to. Default: the list's folder.
+        val_split: Without `val`, hold out this fraction of each training class for validation
+            (deterministic for a given --seed_everything).
+        max_failed: Stop when more than this fraction of a split's videos cannot be decoded.
         backbone: Backbone whose input the clips match (set from --model.backbone on the command line).
         classes: Class names in index order. Default: from `train`, or from the checkpoint.
         frames: Frames per clip. Default: the backbone's.
@@ -40,7 +46,8 @@ class VideoDataModule(pl.LightningDataModule):
     """
 
     def __init__(self, train: Optional[str] = None, val: Optional[str] = None, test: Optional[str] = None,
-                 predict: Union[str, list[str], None] = None, backbone: str = "x3d_xs", classes: Optional[list[str]] = None,
+                 predict: Union[str, list[str], None] = None, videos_root: Optional[str] = None,
+                 val_split: float = 0.0, max_failed: float = 0.25, backbone: str = "x3d_xs", classes: Optional[list[str]] = None,
                  frames: Optional[int] = None, rate: Optional[int] = None, crop: Optional[int] = None,
                  resize: Optional[int] = None, train_resize: Optional[tuple[int, int]] = None,
                  num_clips: int = 5, num_crops: Literal[1, 3] = 1, hflip: bool = True, batch_size: int = 8, num_workers: int = 2):
@@ -52,7 +59,10 @@ class VideoDataModule(pl.LightningDataModule):
             resize=resize or (spec.resize if crop is None else max(spec.resize, crop)),
             train_resize=tuple(train_resize or (spec.train_resize if crop is None else (crop, crop * 5 // 4))))
         self.ignored: dict[tuple[str, str], str] = {}  # (split, path) -> why it is not used
-        self._train_items = self._list("train", labelled_videos) if train else None
+        self._train_items = self._list("train") if train else None
+        self._val_items = None
+        if self._train_items is not None and not val and val_split > 0:
+            self._train_items, self._val_items = stratified_split(self._train_items, val_split, torch.initial_seed())
         if classes is None and self._train_items is not None:
             classes = sorted({label for _, label in self._train_items})
             if len(classes) < 2:
@@ -67,12 +77,13 @@ class VideoDataModule(pl.LightningDataModule):
         self.seed = torch.initial_seed()  # set by --seed_everything
         if stage == "fit":
             self.datasets["train"] = self._labelled(self._train_items, "train", train=True)
-        if stage in ("fit", "validate") and hp.val:
-            self.datasets["val"] = self._labelled(self._list("val", labelled_videos), "val")
+        if stage in ("fit", "validate") and (hp.val or self._val_items):
+            self.datasets["val"] = self._labelled(self._val_items or self._list("val"), "val")
         if stage == "test":
-            self.datasets["test"] = self._labelled(self._list("test", labelled_videos), "test")
+            self.datasets["test"] = self._labelled(self._list("test"), "test")
+        check_disjoint({name: ds.paths for name, ds in self.datasets.items() if name != "predict"})
         if stage == "predict":
-            paths = self._list("predict", unlabelled_videos)
+            paths = self._list("predict")
             if self.timeline:
                 window, stride = self.timeline
                 self.datasets["predict"] = VideoWindows(paths, self.clip, window or self.clip.seconds,
@@ -81,11 +92,14 @@ class VideoDataModule(pl.LightningDataModule):
                 self.datasets["predict"] = VideoClips(paths, None, self.clip, num_clips=hp.num_clips,
                                                       num_crops=hp.num_crops)
 
-    def _list(self, name: str, read) -> list:
-        source = getattr(self.hparams, name)
+    def _list(self, name: str) -> list:
+        source, root = getattr(self.hparams, name), self.hparams.videos_root
         if not source:
             raise VidclfError(f"{name} needs videos; pass --data.{name} PATH")
-        listing = read(source)
+        if name == "predict":
+            listing = unlabelled_videos(source, root)
+        else:
+            listing = labelled_videos(source, split=name, videos_root=root)
         self.ignored.update({(name, path): f"ignored: {reason}" for path, reason in listing.ignored})
         return listing.items
 
@@ -129,3 +143,17 @@ class VideoDataModule(pl.LightningDataModule):
     def paths(self, name: str) -> list[str]:
         """Paths of split `name` in dataset index order (for reports and prediction files)."""
         return self.datasets[name].paths
+
+
+def stratified_split(items: list[tuple[str, str]], fraction: float, seed: int) -> tuple[list, list]:
+    """Split (path, label) items into (train, val), holding out `fraction` of each class (at least
+    one video of any class that has two or more), the same way for the same seed."""
+    rng = random.Random(seed)
+    train, val = [], []
+    for label in sorted({label for _, label in items}):
+        members = sorted(item for item in items if item[1] == label)
+        rng.shuffle(members)
+        k = min(max(round(len(members) * fraction), 1), len(members) - 1) if len(members) > 1 else 0
+        val += members[:k]
+        train += members[k:]
+    return sorted(train), sorted(val)

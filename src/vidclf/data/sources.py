@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import glob
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,8 @@ from vidclf.errors import VidclfError
 VIDEO_EXTENSIONS = frozenset(
     ".mp4 .m4v .mov .avi .mkv .webm .mpg .mpeg .ts .wmv .flv .3gp .gif".split())
 
-LABELLED_HELP = "pass a folder with one subfolder per class, or a CSV file with path,label columns"
+LABELLED_HELP = "pass a folder with one subfolder per class, or a CSV/TSV/JSONL list with path,label columns"
+LIST_SUFFIXES = (".csv", ".tsv", ".jsonl")
 
 
 def is_video_name(path: Path) -> bool:
@@ -32,8 +34,9 @@ class Listing:
     ignored: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
 
 
-def labelled_videos(source: str) -> Listing:
-    """(path, class name) pairs from a class-per-folder tree or a `path,label` CSV.
+def labelled_videos(source: str, split: Optional[str] = None, videos_root: Optional[str] = None) -> Listing:
+    """(path, class name) pairs from a class-per-folder tree or a path,label list (CSV, TSV or
+    JSON Lines). A list with a `split` column contributes its rows whose split is `split`.
 
     Example:
         >>> labelled_videos("data/train").items  # data/train/<class>/*.mp4
@@ -43,13 +46,17 @@ def labelled_videos(source: str) -> Listing:
     if root.is_dir():
         listing = _from_class_folders(root)
     else:
-        listing = Listing([(path, label) for path, label in _read_csv(root, need_label=True)])
+        rows = _read_list(root, need_label=True, videos_root=videos_root)
+        if split and any(r.get("split") for r in rows):
+            rows = [r for r in rows if r.get("split") == split]
+        listing = Listing([(r["path"], r["label"]) for r in rows])
     if not listing.items:
-        raise VidclfError(f"{source}: no videos found; {LABELLED_HELP}")
+        raise VidclfError(f"{source}: no videos found{f' for split {split!r}' if split else ''}; {LABELLED_HELP}")
+    _no_duplicates(source, [p for p, _ in listing.items])
     return listing
 
 
-def unlabelled_videos(sources: Union[str, list[str]]) -> Listing:
+def unlabelled_videos(sources: Union[str, list[str]], videos_root: Optional[str] = None) -> Listing:
     """Video paths to predict on, in the order given: each source is a file, a folder searched
     recursively, a glob pattern (quoted, e.g. 'clips/**/*.mp4') or a CSV with a path column."""
     listing = Listing()
@@ -60,21 +67,21 @@ def unlabelled_videos(sources: Union[str, list[str]]) -> Listing:
                 raise VidclfError(f"{source}: the pattern matches no files; check it, or quote it for the shell")
             found = Listing([m for m in matches if Path(m).is_file()])
         else:
-            found = _unlabelled(source)
+            found = _unlabelled(source, videos_root)
         listing.items += found.items
         listing.ignored += found.ignored
     return listing
 
 
-def _unlabelled(source: str) -> Listing:
+def _unlabelled(source: str, videos_root: Optional[str]) -> Listing:
     root = _existing(source, "pass a video file, a folder of videos, a glob or a CSV with a path column")
     if root.is_dir():
         videos, ignored = _walk(root)
         if not videos:
             raise VidclfError(f"{source}: no video files found (looked for {', '.join(sorted(VIDEO_EXTENSIONS))})")
         return Listing([str(p) for p in videos], ignored)
-    if root.suffix.lower() == ".csv":
-        return Listing([path for path, _ in _read_csv(root, need_label=False)])
+    if root.suffix.lower() in LIST_SUFFIXES:
+        return Listing([r["path"] for r in _read_list(root, need_label=False, videos_root=videos_root)])
     return Listing([str(root)])
 
 
@@ -120,25 +127,52 @@ def _from_class_folders(root: Path) -> Listing:
     return listing
 
 
-def _read_csv(path: Path, need_label: bool) -> list[tuple[str, Optional[str]]]:
-    """Rows of a CSV with a header holding `path` (and `label` when labels are needed).
-
-    Relative paths are taken relative to the CSV's folder.
-    """
+def _read_list(path: Path, need_label: bool, videos_root: Optional[str] = None) -> list[dict]:
+    """Rows {path, label, split} of a CSV/TSV with a header or of JSON Lines objects, needing `path`
+    (and `label` when labels are needed). Relative paths are taken relative to `videos_root`,
+    else to the list's folder."""
+    wanted = ["path", "label"] if need_label else ["path"]
     with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        columns = reader.fieldnames or []
-        wanted = ["path", "label"] if need_label else ["path"]
-        missing = [c for c in wanted if c not in columns]
-        if missing:
-            raise VidclfError(f"{path}: CSV has columns {columns}, needs {wanted}; "
-                              f"add a header line like 'path,label'")
-        unknown = [c for c in columns if c not in ("path", "label", "split")]
-        if unknown:
-            raise VidclfError(f"{path}: unknown CSV column(s) {unknown}; allowed: path, label, split")
-        rows = []
-        for line, row in enumerate(reader, start=2):
-            if not row["path"] or (need_label and not row["label"]):
-                raise VidclfError(f"{path}:{line}: empty path or label; fill it in or delete the line")
-            rows.append((str(path.parent / row["path"]), row.get("label")))
+        if path.suffix.lower() == ".jsonl":
+            try:
+                records = [(n, json.loads(line)) for n, line in enumerate(f, start=1) if line.strip()]
+            except json.JSONDecodeError as err:
+                raise VidclfError(f"{path}:{err.lineno}: not a JSON object per line ({err.msg})") from None
+            columns = sorted({k for _, r in records for k in r})
+        else:
+            reader = csv.DictReader(f, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+            columns = reader.fieldnames or []
+            records = list(enumerate(reader, start=2))
+    missing = [c for c in wanted if c not in columns]
+    if missing:
+        raise VidclfError(f"{path}: list has columns {columns}, needs {wanted}; "
+                          f"add a header line like 'path,label'")
+    unknown = [c for c in columns if c not in ("path", "label", "split")]
+    if unknown:
+        raise VidclfError(f"{path}: unknown column(s) {unknown}; allowed: path, label, split")
+    base = Path(videos_root) if videos_root else path.parent
+    rows = []
+    for line, row in records:
+        if not row.get("path") or (need_label and not row.get("label")):
+            raise VidclfError(f"{path}:{line}: empty path or label; fill it in or delete the line")
+        rows.append({"path": str(base / str(row["path"])), "label": row.get("label"), "split": row.get("split")})
     return rows
+
+
+def _no_duplicates(source: str, paths: list[str]) -> None:
+    seen: set[str] = set()
+    for path in paths:
+        if path in seen:
+            raise VidclfError(f"{source}: {path} is listed twice; keep one entry per video")
+        seen.add(path)
+
+
+def check_disjoint(splits: dict[str, list[str]]) -> None:
+    """One video in two splits would leak training data into evaluation: refuse, naming it."""
+    owner: dict[str, str] = {}
+    for name, paths in splits.items():
+        for path in paths:
+            real = os.path.realpath(path)
+            if real in owner and owner[real] != name:
+                raise VidclfError(f"{path} is in both {owner[real]} and {name}; a video belongs to one split")
+            owner[real] = name
