@@ -286,3 +286,16 @@ def test_fit_with_val_split_and_too_many_broken_videos(tiny_data, tmp_path, caps
     err = capsys.readouterr().err
     assert "2 of 4 training videos could not be decoded, more than --data.max_failed 0.25" in err
     assert len(read_csv(tmp_path / "b/version_0/data_report.csv")) == 2
+
+
+def test_fit_with_frame_cache_reuses_entries(tiny_data, tmp_path):
+    cache, seen, metrics = tmp_path / "cache", [], []
+    for run in ("a", "b"):
+        assert vidclf("fit", *TINY, *QUIET, "--data.train", tiny_data / "train", "--data.cache", cache,
+                      "--data.num_workers", "2", "--trainer.max_epochs", "2",
+                      "--trainer.default_root_dir", tmp_path / run) == 0
+        seen.append(sorted((p.name, p.stat().st_mtime_ns) for p in cache.iterdir()))
+        metrics.append(read_csv(tmp_path / run / "version_0/metrics.csv"))
+    assert len(seen[0]) == 2 * 12  # one blob + one index per training video
+    assert seen[0] == seen[1]  # the second run decoded nothing
+    assert metrics[0] == metrics[1]

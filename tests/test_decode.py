@@ -7,6 +7,7 @@ from fractions import Fraction
 import av
 import numpy as np
 import pytest
+import torch
 
 from conftest import CONTAINERS, SHARED_VIDEOS
 from vidclf.data.decode import DecodeError, VideoReader, clip_times, uniform_starts
@@ -90,3 +91,20 @@ def test_odd_real_files_load_or_give_a_reason(path):
         assert clips.shape[:2] == (3, 4) and min(clips.shape[2:4]) == 40
     except DecodeError as err:
         assert str(err) and "corrupt" in path.name  # only the damaged file may fail
+
+
+def test_frame_cache_serves_the_grid_frames_and_follows_the_file(tmp_path):
+    from vidclf.data.cache import FrameCache
+
+    path = tmp_path / "numbered.mp4"
+    write_video(str(path), numbered_frames(90), fps=30, codec="libx264rgb", qp="0")  # 3 s
+    cache = FrameCache(str(tmp_path / "cache"), interval=0.2, short_side=32)
+    blob, offsets = cache.frames(str(path))
+    assert len(offsets) - 1 == 15  # one frame every 0.2 s over 3 s
+    frames = FrameCache.decode(blob, offsets, [0, 1, 7, 99])  # (T, C, H, W); past the end -> last
+    ids = frames[:, 0, 16, 16].int() + 256 * frames[:, 1, 16, 16].int()
+    assert (ids - torch.tensor([0, 6, 42, 84])).abs().max() <= 1  # JPEG: within one level
+    entries = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    write_video(str(path), numbered_frames(60), fps=30, codec="libx264rgb", qp="0")  # the file changes
+    assert len(cache.frames(str(path))[1]) - 1 == 10
+    assert len(list((tmp_path / "cache").iterdir())) == 2 * len(entries)  # a new entry, none half-written

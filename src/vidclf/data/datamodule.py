@@ -10,6 +10,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from vidclf.backbones import get_spec
+from vidclf.data.cache import FrameCache
 from vidclf.data.dataset import ClipSettings, EpochSampler, VideoClips, VideoWindows, collate
 from vidclf.data.sources import check_disjoint, labelled_videos, unlabelled_videos
 from vidclf.errors import VidclfError
@@ -30,6 +31,9 @@ class VideoDataModule(pl.LightningDataModule):
         val_split: Without `val`, hold out this fraction of each training class for validation
             (deterministic for a given --seed_everything).
         max_failed: Stop when more than this fraction of a split's videos cannot be decoded.
+        cache: Folder for a training frame cache: each training video is decoded once (on first use)
+            into JPEG frames at the clip frame rate and largest training size; later epochs and runs
+            read those. Entries follow the videos and settings (a changed file gets a new entry).
         backbone: Backbone whose input the clips match (set from --model.backbone on the command line).
         classes: Class names in index order. Default: from `train`, or from the checkpoint.
         frames: Frames per clip. Default: the backbone's.
@@ -47,7 +51,8 @@ class VideoDataModule(pl.LightningDataModule):
 
     def __init__(self, train: Optional[str] = None, val: Optional[str] = None, test: Optional[str] = None,
                  predict: Union[str, list[str], None] = None, videos_root: Optional[str] = None,
-                 val_split: float = 0.0, max_failed: float = 0.25, backbone: str = "x3d_xs", classes: Optional[list[str]] = None,
+                 val_split: float = 0.0, max_failed: float = 0.25, cache: Optional[str] = None,
+                 backbone: str = "x3d_xs", classes: Optional[list[str]] = None,
                  frames: Optional[int] = None, rate: Optional[int] = None, crop: Optional[int] = None,
                  resize: Optional[int] = None, train_resize: Optional[tuple[int, int]] = None,
                  num_clips: int = 5, num_crops: Literal[1, 3] = 1, hflip: bool = True, batch_size: int = 8, num_workers: int = 2):
@@ -115,8 +120,12 @@ class VideoDataModule(pl.LightningDataModule):
                               f"{self.classes}; remove them or add them to the training data")
         paths = [p for p, _ in items]
         labels = [index[label] for _, label in items]
+        cache = None
+        if train and self.hparams.cache:
+            cache = FrameCache(self.hparams.cache, self.clip.interval, max(self.clip.train_resize[1], self.clip.crop))
         return VideoClips(paths, labels, self.clip, train=train, num_clips=1 if train else self.hparams.num_clips,
-                          num_crops=1 if train else self.hparams.num_crops, hflip=self.hparams.hflip, seed=self.seed)
+                          num_crops=1 if train else self.hparams.num_crops, hflip=self.hparams.hflip, seed=self.seed,
+                          cache=cache)
 
     def _loader(self, name: str, sampler: Optional[EpochSampler] = None) -> DataLoader:
         workers = self.hparams.num_workers

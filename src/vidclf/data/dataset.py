@@ -12,8 +12,10 @@ from typing import Callable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import Dataset, Sampler
 
+from vidclf.data.cache import FrameCache
 from vidclf.data.decode import DecodeError, VideoReader, clip_times, uniform_starts
 
 
@@ -45,10 +47,11 @@ class VideoClips(Dataset):
     """Clips from `paths`; `train` draws one random clip with augmentation, else `num_clips` uniform ones."""
 
     def __init__(self, paths: Sequence[str], labels: Optional[Sequence[int]], clip: ClipSettings,
-                 train: bool = False, num_clips: int = 1, num_crops: int = 1, hflip: bool = True, seed: int = 0):
+                 train: bool = False, num_clips: int = 1, num_crops: int = 1, hflip: bool = True, seed: int = 0,
+                 cache: Optional[FrameCache] = None):
         self.paths, self.labels, self.clip = list(paths), labels, clip
         self.train, self.num_clips, self.num_crops = train, num_clips, num_crops
-        self.hflip, self.seed = hflip, seed
+        self.hflip, self.seed, self.cache = hflip, seed, cache
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -67,6 +70,8 @@ class VideoClips(Dataset):
         return {"video": video, "label": label, "index": index}
 
     def _read(self, path: str, rng: torch.Generator) -> torch.Tensor:
+        if self.cache is not None:
+            return self._read_cached(path, rng)
         c = self.clip
         with VideoReader(path) as reader:
             slack = max(0.0, reader.info.duration - c.seconds)
@@ -80,6 +85,25 @@ class VideoClips(Dataset):
         if not self.train:
             return spatial_crops(video, c.crop, self.num_crops)  # (N * crops, C, T, crop, crop)
         video = random_crop(video, c.crop, rng)
+        if self.hflip and torch.rand((), generator=rng) < 0.5:
+            video = video.flip(-1)
+        return video
+
+
+    def _read_cached(self, path: str, rng: torch.Generator) -> torch.Tensor:
+        """A training clip from the frame cache: consecutive cached frames are `interval` apart;
+        short-side jitter becomes a random crop window resized to the crop size."""
+        c = self.clip
+        blob, offsets = self.cache.frames(path)
+        first = int(torch.randint(0, max(1, len(offsets) - 1 - c.frames) + 1, (), generator=rng))
+        frames = FrameCache.decode(blob, offsets, list(range(first, first + c.frames)))  # (T, C, H, W)
+        short = max(c.crop, int(torch.randint(c.train_resize[0], c.train_resize[1] + 1, (), generator=rng)))
+        window = min(min(frames.shape[-2:]), round(c.crop * self.cache.short_side / short))
+        frames = random_crop(frames, window, rng)
+        if window != c.crop:
+            frames = F.interpolate(frames.float(), size=(c.crop, c.crop), mode="bilinear", antialias=True,
+                                   align_corners=False).round().clamp(0, 255).to(torch.uint8)
+        video = frames.permute(1, 0, 2, 3)[None]  # (1, C, T, H, W)
         if self.hflip and torch.rand((), generator=rng) < 0.5:
             video = video.flip(-1)
         return video

@@ -1,0 +1,68 @@
+"""A frame cache for training: each video decoded once into JPEG frames on the model's time grid.
+
+An entry holds the frames on screen at t = 0, interval, 2 * interval, ... (interval = rate / 30 s)
+with the short side at the largest training size, as one blob of JPEGs plus an offsets index, so a
+clip reads and decodes only its own frames. Entries are keyed by the video's path, size and mtime
+and by the settings, so a changed video or setting gets a new entry; they are written under a
+temporary name and renamed, so concurrent workers and interrupted runs never see half an entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torchvision.io import decode_jpeg, encode_jpeg
+
+from vidclf.data.decode import VideoReader, clip_times
+
+VERSION = 1
+QUALITY = 90
+CHUNK = 64  # frames decoded at a time while filling an entry
+
+
+class FrameCache:
+    def __init__(self, root: str, interval: float, short_side: int):
+        self.root, self.interval, self.short_side = Path(root), interval, short_side
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _key(self, path: str) -> str:
+        stat = os.stat(path)
+        ident = f"{os.path.realpath(path)}|{stat.st_size}|{stat.st_mtime_ns}|{self.interval:.6f}|" \
+                f"{self.short_side}|{QUALITY}|{VERSION}"
+        return hashlib.sha1(ident.encode()).hexdigest()
+
+    def frames(self, path: str) -> tuple[np.ndarray, np.ndarray]:
+        """(JPEG blob, offsets) for `path`, filling the entry first if needed (decodes the video once)."""
+        base = self.root / self._key(path)
+        blob, index = base.with_suffix(".jpg.bin"), base.with_suffix(".idx.npy")
+        if not index.exists():
+            self._fill(path, blob, index)
+        return np.fromfile(blob, dtype=np.uint8), np.load(index)
+
+    def _fill(self, path: str, blob: Path, index: Path) -> None:
+        offsets, tmp = [0], blob.with_name(f".{blob.name}.{os.getpid()}.tmp")
+        with VideoReader(path) as reader, open(tmp, "wb") as out:
+            count = max(1, int(reader.info.duration / self.interval))
+            for first in range(0, count, CHUNK):
+                starts = [first * self.interval]
+                times = clip_times(starts, min(CHUNK, count - first), self.interval)
+                for image in reader.clips(times, self.short_side)[0]:  # (H, W, 3) uint8
+                    data = encode_jpeg(torch.from_numpy(image).permute(2, 0, 1), quality=QUALITY).numpy()
+                    out.write(data.tobytes())
+                    offsets.append(offsets[-1] + len(data))
+        os.replace(tmp, blob)
+        tmp_index = index.with_name(f".{index.name}.{os.getpid()}.tmp.npy")
+        np.save(tmp_index, np.asarray(offsets, dtype=np.int64))
+        os.replace(tmp_index, index)  # written last: an index means the entry is complete
+
+    @staticmethod
+    def decode(blob: np.ndarray, offsets: np.ndarray, indices: list[int]) -> torch.Tensor:
+        """uint8 (T, C, H, W) for the frames at `indices` (clamped to the last, padding short videos)."""
+        last = len(offsets) - 2
+        frames = [decode_jpeg(torch.from_numpy(blob[offsets[i]:offsets[i + 1]]))
+                  for i in (min(max(j, 0), last) for j in indices)]
+        return torch.stack(frames)
