@@ -1,0 +1,175 @@
+"""Training data loading: vidclf (uncached and cached) vs the Flash path vs a decoding ceiling.
+
+Builds a Kinetics-like corpus (10 s, 30 fps, H.264 with x264's default GOP, 340x256 / 1280x720 /
+1920x1080) and times random training clips for x3d_s (13 frames, one every 6th of 30 fps, short
+side 182-228, 160 px crop, flip), reporting clips/s per decoding process and peak RSS per worker.
+
+    .venv/bin/python benchmarks/data_pipeline.py [--corpus DIR] [--clips 48]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from vidclf.backbones import get_spec
+from vidclf.data.cache import FrameCache
+from vidclf.data.dataset import ClipSettings, EpochSampler, VideoClips, collate
+from vidclf.synthetic import render_motion, write_video
+
+SIZES = {"340x256": (340, 256, 8), "1280x720": (1280, 720, 4), "1920x1080": (1920, 1080, 2)}  # w, h, videos
+
+
+def build_corpus(root: Path) -> dict[str, list[str]]:
+    corpus = {}
+    rng = np.random.default_rng(0)
+    for name, (w, h, count) in SIZES.items():
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        corpus[name] = []
+        for i in range(count):
+            path = folder / f"{i}.mp4"
+            if not path.exists():
+                small = render_motion(["rising", "falling", "sideways"][i % 3], rng, 300, 96)
+                frames = np.stack([np.kron(f, np.ones((h // 96 + 1, w // 96 + 1, 1), np.uint8))[:h, :w] for f in small])
+                noise = rng.integers(0, 24, frames.shape[1:], dtype=np.uint8)  # texture: not trivially compressible
+                write_video(str(path), frames + noise, fps=30)  # libx264 defaults: GOP 250
+            corpus[name].append(str(path))
+    return corpus
+
+
+def rss_mb(pid="self", field="VmRSS") -> int:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) // 1024 for line in f if line.startswith(field))
+
+
+def worker_peaks(loader_iter) -> list[int]:
+    """Peak RSS (MB) of each DataLoader worker, from /proc. A forked worker starts with the
+    parent's pages (torch alone is ~500 MB), so the report also gives the growth over that."""
+    peaks = []
+    for worker in getattr(loader_iter, "_workers", []):
+        with open(f"/proc/{worker.pid}/status") as f:
+            peaks += [int(line.split()[1]) // 1024 for line in f if line.startswith("VmHWM")]
+    return peaks
+
+
+def time_loader(dataset, clips: int, workers: int) -> tuple[float, list[int]]:
+    """Clips/s per decoding process, and peak RSS per worker."""
+    sampler = EpochSampler(len(dataset), seed=0, epoch=lambda: 0)
+    loader = DataLoader(dataset, batch_size=1, sampler=sampler, num_workers=workers, collate_fn=collate,
+                        persistent_workers=False, prefetch_factor=2 if workers else None)
+    done, start, peaks = 0, time.perf_counter(), []
+    while done < clips:
+        iterator = iter(loader)
+        for batch in iterator:
+            done += 1
+            if done >= clips:
+                break
+        peaks = worker_peaks(iterator) or peaks
+        del iterator
+    return clips / (time.perf_counter() - start) / max(1, workers), peaks
+
+
+def flash_dataset(paths: list[str], spec):
+    """Lightning Flash's path: pytorchvideo LabeledVideoDataset + EncodedVideo (PyAV) and its
+    transforms (UniformTemporalSubsample, /255, Normalize, RandomShortSideScale, RandomCrop, flip),
+    written with torch ops because pytorchvideo.transforms no longer imports."""
+    from pytorchvideo.data import LabeledVideoDataset, make_clip_sampler
+
+    mean, std = torch.tensor(spec.mean).view(3, 1, 1, 1), torch.tensor(spec.std).view(3, 1, 1, 1)
+
+    def transform(sample):
+        x = sample["video"]  # (C, T, H, W) float32 0..255, every frame of the clip
+        x = x[:, torch.linspace(0, x.shape[1] - 1, spec.frames).long()] / 255.0
+        x = (x - mean) / std
+        short = int(torch.randint(spec.train_resize[0], spec.train_resize[1] + 1, ()))
+        h, w = x.shape[-2:]
+        x = F.interpolate(x, size=(round(h * short / min(h, w)), round(w * short / min(h, w))), mode="bilinear")
+        top = int(torch.randint(0, x.shape[-2] - spec.crop + 1, ()))
+        left = int(torch.randint(0, x.shape[-1] - spec.crop + 1, ()))
+        x = x[..., top:top + spec.crop, left:left + spec.crop]
+        sample["video"] = x.flip(-1) if torch.rand(()) < 0.5 else x
+        return sample
+
+    return LabeledVideoDataset([(p, {"label": 0}) for p in paths], make_clip_sampler("random", spec.clip_seconds),
+                               torch.utils.data.RandomSampler, transform=transform, decode_audio=False)
+
+
+def time_flash(paths: list[str], spec, clips: int, workers: int) -> tuple[float, list[int]]:
+    loader = DataLoader(flash_dataset(paths * (clips // len(paths) + 1), spec), batch_size=1, num_workers=workers)
+    start, done = time.perf_counter(), 0
+    iterator = iter(loader)
+    for _ in iterator:
+        done += 1
+        if done >= clips:
+            break
+    peaks = worker_peaks(iterator)
+    return clips / (time.perf_counter() - start) / max(1, workers), peaks
+
+
+def ceiling(paths: list[str], spec, repeats: int = 1) -> float:
+    """Clips/s if decoding a whole video (one thread, no conversion) bought all its clips' frames:
+    ffmpeg -threads 1 -f null, else PyAV with one thread. Videos/s x clips per video."""
+    start = time.perf_counter()
+    for path in paths * repeats:
+        if shutil.which("ffmpeg"):
+            subprocess.run(["ffmpeg", "-v", "quiet", "-threads", "1", "-i", path, "-an", "-f", "null", "-"], check=True)
+        else:
+            with av.open(path) as c:
+                c.streams.video[0].thread_type, c.streams.video[0].codec_context.thread_count = "SLICE", 1
+                for _ in c.decode(video=0):
+                    pass
+    clips_per_video = 10.0 / spec.clip_seconds  # a 10 s video holds this many disjoint clips
+    return len(paths) * repeats * clips_per_video / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--corpus", default=str(Path(tempfile.gettempdir()) / "vidclf-bench-corpus"))
+    parser.add_argument("--clips", type=int, default=48, help="clips timed per measurement")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    spec = get_spec("x3d_s")
+    clip = ClipSettings(spec.frames, spec.rate, spec.crop, spec.resize, spec.train_resize)
+    corpus = build_corpus(Path(args.corpus))
+    print(f"x3d_s train clips: {clip.frames} frames every {clip.interval:.3f} s, short side {clip.train_resize}, "
+          f"crop {clip.crop}; {args.clips} clips per row; ffmpeg: {bool(shutil.which('ffmpeg'))}")
+    print(f"{'input':10s} {'method':28s} {'workers':>7s} {'clips/s/proc':>12s} {'vs Flash':>8s} {'peak RSS/worker MB (growth)':>28s}")
+    with tempfile.TemporaryDirectory() as cache_dir:
+        for name, paths in corpus.items():
+            cache = FrameCache(cache_dir, clip.interval, max(clip.train_resize[1], clip.crop))
+            for path in paths:
+                cache.frames(path)  # warm: decoded once, as in a first epoch
+            mb = sum(f.stat().st_size for f in Path(cache_dir).glob("*.bin")) / 1e6
+            hours = len(paths) * 10 / 3600
+            rows, base = [], rss_mb()
+            for workers in (0, 1, 2):
+                flash = time_flash(paths, spec, args.clips // 2, workers)
+                rows.append(("Flash (pytorchvideo)", workers, *flash, flash[0]))
+                for label, c in (("vidclf uncached", None), ("vidclf cache warm", cache)):
+                    dataset = VideoClips(paths * (args.clips // len(paths) + 1), [0] * len(paths) * (args.clips // len(paths) + 1),
+                                         clip, train=True, cache=c)
+                    rows.append((label, workers, *time_loader(dataset, args.clips, workers), flash[0]))
+            for label, workers, rate, peaks, flash_rate in rows:
+                peak = f"{max(peaks)} (+{max(peaks) - base})" if peaks else "-"
+                print(f"{name:10s} {label:28s} {workers:7d} {rate:12.2f} {rate / flash_rate:7.1f}x {peak:>28s}")
+            print(f"{name:10s} {'decode ceiling (1 thread)':28s} {'':7s} {ceiling(paths, spec):12.2f}")
+            print(f"{name:10s} cache size {mb / hours / 1000:.2f} GB per hour of video")
+            for f in Path(cache_dir).iterdir():
+                f.unlink()
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    main()
