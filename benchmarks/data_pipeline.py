@@ -49,14 +49,9 @@ def build_corpus(root: Path) -> dict[str, list[str]]:
     return corpus
 
 
-def rss_mb(pid="self", field="VmRSS") -> int:
-    with open(f"/proc/{pid}/status") as f:
-        return next(int(line.split()[1]) // 1024 for line in f if line.startswith(field))
-
-
 def worker_peaks(loader_iter) -> list[int]:
-    """Peak RSS (MB) of each DataLoader worker, from /proc. A forked worker starts with the
-    parent's pages (torch alone is ~500 MB), so the report also gives the growth over that."""
+    """Peak RSS (MB) of each DataLoader worker, from /proc. A forked worker counts the parent's
+    pages it touches (the torch import alone is ~500 MB of them) as well as its own."""
     peaks = []
     for worker in getattr(loader_iter, "_workers", []):
         with open(f"/proc/{worker.pid}/status") as f:
@@ -145,7 +140,7 @@ def main() -> None:
     corpus = build_corpus(Path(args.corpus))
     print(f"x3d_s train clips: {clip.frames} frames every {clip.interval:.3f} s, short side {clip.train_resize}, "
           f"crop {clip.crop}; {args.clips} clips per row; ffmpeg: {bool(shutil.which('ffmpeg'))}")
-    print(f"{'input':10s} {'method':28s} {'workers':>7s} {'clips/s/proc':>12s} {'vs Flash':>8s} {'peak RSS/worker MB (growth)':>28s}")
+    print(f"{'input':10s} {'method':28s} {'workers':>7s} {'clips/s/proc':>12s} {'vs Flash':>8s} {'peak RSS/worker MB':>18s}")
     with tempfile.TemporaryDirectory() as cache_dir:
         for name, paths in corpus.items():
             cache = FrameCache(cache_dir, clip.interval, max(clip.train_resize[1], clip.crop))
@@ -153,7 +148,7 @@ def main() -> None:
                 cache.frames(path)  # warm: decoded once, as in a first epoch
             mb = sum(f.stat().st_size for f in Path(cache_dir).glob("*.bin")) / 1e6
             hours = len(paths) * 10 / 3600
-            rows, base = [], rss_mb()
+            rows = []
             for workers in (0, 1, 2):
                 flash = time_flash(paths, spec, args.clips // 2, workers)
                 rows.append(("Flash (pytorchvideo)", workers, *flash, flash[0]))
@@ -162,8 +157,8 @@ def main() -> None:
                                          clip, train=True, cache=c)
                     rows.append((label, workers, *time_loader(dataset, args.clips, workers), flash[0]))
             for label, workers, rate, peaks, flash_rate in rows:
-                peak = f"{max(peaks)} (+{max(peaks) - base})" if peaks else "-"
-                print(f"{name:10s} {label:28s} {workers:7d} {rate:12.2f} {rate / flash_rate:7.1f}x {peak:>28s}")
+                peak = f"{max(peaks)}" if peaks else "-"
+                print(f"{name:10s} {label:28s} {workers:7d} {rate:12.2f} {rate / flash_rate:7.1f}x {peak:>18s}")
             print(f"{name:10s} {'decode ceiling (1 thread)':28s} {'':7s} {ceiling(paths, spec):12.2f}")
             print(f"{name:10s} cache size {mb / hours / 1000:.2f} GB per hour of video")
             for f in Path(cache_dir).iterdir():

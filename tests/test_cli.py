@@ -139,12 +139,15 @@ def test_fit_skips_and_reports_undecodable_video(tiny_data, tmp_path, capsys):
         for src in sorted((tiny_data / "train" / cls).glob("*.mp4"))[:2]:
             (train / cls / src.name).write_bytes(src.read_bytes())
     (train / "rising" / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 100)
-    assert vidclf("fit", *TINY, *QUIET, "--data.train", train, "--trainer.max_epochs", "1",
-                  "--trainer.default_root_dir", tmp_path / "runs") == 0
-    report = read_csv(tmp_path / "runs" / "version_0" / "data_report.csv")
-    assert [(Path(r["path"]).name, r["split"]) for r in report] == [("broken.mp4", "train")]
-    assert report[0]["status"].startswith("skipped: ")
-    assert "skipped 1 video(s)" in capsys.readouterr().out
+    for scan, said in (("true", "1 of 5 train videos cannot be decoded and are skipped"),  # checked up front
+                       ("false", "skipped 1 video(s) that could not be decoded")):  # met while training
+        root = tmp_path / f"runs_{scan}"
+        assert vidclf("fit", *TINY, *QUIET, "--data.train", train, "--data.scan", scan, "--trainer.max_epochs", "1",
+                      "--trainer.default_root_dir", root) == 0
+        report = read_csv(root / "version_0" / "data_report.csv")
+        assert [(Path(r["path"]).name, r["split"]) for r in report] == [("broken.mp4", "train")]
+        assert report[0]["status"].startswith("skipped: ")
+        assert said in capsys.readouterr().out
 
 
 def test_checkpoint_only_never_downloads(tiny_data, tmp_path):
@@ -283,9 +286,11 @@ def test_fit_with_val_split_and_too_many_broken_videos(tiny_data, tmp_path, caps
         (train / cls / "broken.mp4").write_bytes(b"not a video")
     assert vidclf("fit", *TINY, *QUIET, "--data.train", train, "--trainer.max_epochs", "2",
                   "--trainer.default_root_dir", tmp_path / "b") == 2
-    err = capsys.readouterr().err
-    assert "2 of 4 training videos could not be decoded, more than --data.max_failed 0.25" in err
-    assert len(read_csv(tmp_path / "b/version_0/data_report.csv")) == 2
+    assert "2 of 4 train videos cannot be decoded, more than --data.max_failed 0.25" in capsys.readouterr().err
+    assert vidclf("fit", *TINY, *QUIET, "--data.train", train, "--trainer.max_epochs", "2", "--data.scan", "false",
+                  "--trainer.default_root_dir", tmp_path / "c") == 2  # the same limit while training
+    assert "2 of 4 training videos could not be decoded, more than --data.max_failed 0.25" in capsys.readouterr().err
+    assert len(read_csv(tmp_path / "c/version_0/data_report.csv")) == 2
 
 
 def test_fit_with_frame_cache_reuses_entries(tiny_data, tmp_path):

@@ -78,3 +78,38 @@ def test_val_split_is_stratified_and_seeded():
     assert sorted(label for _, label in val) == ["a", "a", "b"]  # 20% of each class, a singleton stays
     assert stratified_split(items, 0.2, seed=3) == (train, val)
     assert stratified_split(items, 0.2, seed=4) != (train, val)
+
+
+def test_scan_finds_bad_videos_and_remembers(tmp_path, monkeypatch):
+    import numpy as np
+
+    from vidclf.data import scan as scan_module
+    from vidclf.synthetic import render_motion, write_video
+
+    good, bad = tmp_path / "good.mp4", tmp_path / "bad.mp4"
+    write_video(str(good), render_motion("rising", np.random.default_rng(0), 10, 32))
+    bad.write_text("not a video")
+    store = tmp_path / "scan.json"
+    assert list(scan_module.scan([str(good), str(bad)], store)) == [str(bad)]
+    calls = []
+    monkeypatch.setattr(scan_module, "probe", lambda p: calls.append(p))
+    assert list(scan_module.scan([str(good), str(bad)], store)) == [str(bad)]  # remembered
+    assert calls == []
+    good.write_bytes(good.read_bytes() + b"\0")  # changed size: checked again
+    scan_module.scan([str(good)], store)
+    assert calls == [str(good)]
+
+
+def test_containers_found_by_content_whatever_their_name(tmp_path):
+    import numpy as np
+
+    from vidclf.synthetic import render_motion, write_video
+
+    for ext, codec in ((".mp4", "libx264"), (".mkv", "libx264"), (".avi", "mpeg4"), (".ts", "libx264")):
+        write_video(str(tmp_path / f"clip{ext}"), render_motion("rising", np.random.default_rng(0), 8, 32), codec=codec)
+        (tmp_path / f"clip{ext}").rename(tmp_path / f"renamed{ext}.bin")
+    (tmp_path / "notes.bin").write_text("not a video")
+    listing = unlabelled_videos(str(tmp_path))
+    assert sorted(p.split("/")[-1] for p in listing.items) == [
+        "renamed.avi.bin", "renamed.mkv.bin", "renamed.mp4.bin", "renamed.ts.bin"]
+    assert [p.split("/")[-1] for p, _ in listing.ignored] == ["notes.bin"]

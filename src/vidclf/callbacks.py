@@ -162,8 +162,9 @@ class DataReport(pl.Callback):
         path = Path(trainer.log_dir or ".") / "data_report.csv"
         statuses = {**ignored, **{key: f"skipped: {reason}" for key, reason in self.failed.items()}}
         write_rows(str(path), [{"split": s, "path": p, "status": status} for (s, p), status in sorted(statuses.items())])
-        print(f"vidclf: skipped {len(self.failed)} video(s) that could not be decoded and ignored "
-              f"{len(ignored)} other file(s); see {path}")
+        skipped = sum(status.startswith("skipped") for status in statuses.values())
+        print(f"vidclf: skipped {skipped} video(s) that could not be decoded and ignored "
+              f"{len(statuses) - skipped} other file(s); see {path}")
 
     def on_fit_end(self, trainer, pl_module) -> None:
         self._report(trainer)

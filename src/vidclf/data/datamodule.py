@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader
 from vidclf.backbones import get_spec
 from vidclf.data.cache import FrameCache
 from vidclf.data.dataset import ClipSettings, EpochSampler, VideoClips, VideoWindows, collate
+from vidclf.data.scan import scan
 from vidclf.data.sources import check_disjoint, labelled_videos, unlabelled_videos
 from vidclf.errors import VidclfError
 
@@ -31,6 +32,8 @@ class VideoDataModule(pl.LightningDataModule):
         val_split: Without `val`, hold out this fraction of each training class for validation
             (deterministic for a given --seed_everything).
         max_failed: Stop when more than this fraction of a split's videos cannot be decoded.
+        scan: Before training, validation or testing, check that every video opens and decodes
+            (in parallel, remembered by path, size and mtime); unusable ones are skipped and reported.
         cache: Folder for a training frame cache: each training video is decoded once (on first use)
             into JPEG frames at the clip frame rate and largest training size; later epochs and runs
             read those. Entries follow the videos and settings (a changed file gets a new entry).
@@ -51,7 +54,7 @@ class VideoDataModule(pl.LightningDataModule):
 
     def __init__(self, train: Optional[str] = None, val: Optional[str] = None, test: Optional[str] = None,
                  predict: Union[str, list[str], None] = None, videos_root: Optional[str] = None,
-                 val_split: float = 0.0, max_failed: float = 0.25, cache: Optional[str] = None,
+                 val_split: float = 0.0, max_failed: float = 0.25, scan: bool = True, cache: Optional[str] = None,
                  backbone: str = "x3d_xs", classes: Optional[list[str]] = None,
                  frames: Optional[int] = None, rate: Optional[int] = None, crop: Optional[int] = None,
                  resize: Optional[int] = None, train_resize: Optional[tuple[int, int]] = None,
@@ -118,6 +121,8 @@ class VideoDataModule(pl.LightningDataModule):
         if unknown:
             raise VidclfError(f"--data.{name}: class(es) {unknown} are not among the trained classes "
                               f"{self.classes}; remove them or add them to the training data")
+        if self.hparams.scan:
+            items = self._usable(items, name)
         paths = [p for p, _ in items]
         labels = [index[label] for _, label in items]
         cache = None
@@ -126,6 +131,19 @@ class VideoDataModule(pl.LightningDataModule):
         return VideoClips(paths, labels, self.clip, train=train, num_clips=1 if train else self.hparams.num_clips,
                           num_crops=1 if train else self.hparams.num_crops, hflip=self.hparams.hflip, seed=self.seed,
                           cache=cache)
+
+    def _usable(self, items: list, name: str) -> list:
+        """Items whose video opens and decodes; the others go to the data report, with a summary."""
+        bad = scan([p for p, _ in items])
+        if bad:
+            self.ignored.update({(name, p): f"skipped: {reason}" for p, reason in bad.items()})
+            print(f"vidclf: {len(bad)} of {len(items)} {name} videos cannot be decoded and are skipped "
+                  f"(reasons in RUN/data_report.csv)")
+            if len(bad) > self.hparams.max_failed * len(items):
+                raise VidclfError(f"{len(bad)} of {len(items)} {name} videos cannot be decoded, more than "
+                                  f"--data.max_failed {self.hparams.max_failed}; e.g. {next(iter(bad))}: "
+                                  f"{next(iter(bad.values()))}")
+        return [item for item in items if item[0] not in bad]
 
     def _loader(self, name: str, sampler: Optional[EpochSampler] = None) -> DataLoader:
         workers = self.hparams.num_workers

@@ -26,6 +26,19 @@ def is_video_name(path: Path) -> bool:
     return path.suffix.lower() in VIDEO_EXTENSIONS and not path.name.startswith(".")
 
 
+def looks_like_video(path: Path) -> bool:
+    """Whether the first bytes are those of a video container (for files without a video extension)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(192)
+    except OSError:
+        return False
+    return (head[4:8] == b"ftyp" or head.startswith((b"\x1a\x45\xdf\xa3", b"GIF87a", b"GIF89a", b"FLV",
+                                                      b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3",
+                                                      b"\x30\x26\xb2\x75\x8e\x66\xcf\x11"))
+            or (head[:4] == b"RIFF" and head[8:12] == b"AVI ") or (len(head) > 188 and head[0] == head[188] == 0x47))
+
+
 @dataclass
 class Listing:
     """Videos found in a source, and the files passed over with the reason (for the data report)."""
@@ -98,7 +111,7 @@ def _walk(folder: Path) -> tuple[list[Path], list[tuple[str, str]]]:
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             path = Path(dirpath) / name
-            if is_video_name(path):
+            if is_video_name(path) or (not name.startswith(".") and looks_like_video(path)):
                 videos.append(path)
             else:
                 reason = "hidden file" if name.startswith(".") else f"not a video file name ({path.suffix or 'no extension'})"
