@@ -63,7 +63,13 @@ def test_checkpoint_only_validate_and_test(trained, tiny_data, tmp_path, capsys)
     best = trained / "checkpoints" / "best.ckpt"
     assert vidclf("validate", *QUIET, "--ckpt_path", best, "--data.val", tiny_data / "val",
                   "--trainer.default_root_dir", tmp_path) == 0
-    assert "val/acc" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "val/acc" in out and "val/f1_macro" in out and "val/acc_mean_class" in out
+    assert "val/acc_top5" not in out  # only with more than 5 classes
+    per_class = read_csv(tmp_path / "version_0" / "per_class.csv")
+    assert [(r["class"], r["videos"]) for r in per_class] == [("falling", "5"), ("rising", "5"), ("sideways", "5")]
+    assert "falling" in out.split("per-class results")[0]  # the console table
+    assert (tmp_path / "version_0" / "confusion_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     rows = [{"path": str(p.relative_to(tiny_data)), "label": p.parent.name}
             for p in sorted((tiny_data / "val").rglob("*.*"))]
     listing = write_csv(tiny_data / "test.csv", rows)

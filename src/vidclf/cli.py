@@ -16,7 +16,7 @@ from jsonargparse import set_parsing_settings
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
-from vidclf.callbacks import Checkpoint, DataReport, RunInfo
+from vidclf.callbacks import Checkpoint, DataReport, EvalReport, RunInfo
 from vidclf.data.datamodule import VideoDataModule
 from vidclf.errors import VidclfError
 from vidclf.module import VideoClassifier
@@ -164,7 +164,7 @@ def main(args=None) -> None:
         VidclfCLI(VideoClassifier, VideoDataModule, trainer_class=VidclfTrainer, args=args,
                   parser_class=VidclfParser,
                   seed_everything_default=42,
-                  trainer_defaults={"default_root_dir": "runs", "callbacks": [DataReport(), RunInfo()]},
+                  trainer_defaults={"default_root_dir": "runs", "callbacks": [DataReport(), RunInfo(), EvalReport()]},
                   parser_kwargs={"parser_mode": "omegaconf+", "prog": "vidclf",
                                  "description": "Fine-tune, evaluate, apply and export video classifiers."})
     except VidclfError as err:

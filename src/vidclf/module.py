@@ -9,7 +9,8 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchmetrics.classification import MulticlassAccuracy
+from torchmetrics import MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
 from vidclf.backbones import BACKBONES, build_backbone, get_spec
 from vidclf.data.dataset import derived_seed
@@ -57,8 +58,11 @@ class VideoClassifier(pl.LightningModule):
         self.register_buffer("mean", torch.tensor(spec.mean).view(1, 3, 1, 1, 1) * 255, persistent=False)
         self.register_buffer("std", torch.tensor(spec.std).view(1, 3, 1, 1, 1) * 255, persistent=False)
         k = len(self.class_names)
-        self.metrics = nn.ModuleDict({f"{stage}_{level}": MulticlassAccuracy(k, average="micro")
-                                      for stage in ("train", "val", "test") for level in ("clip", "video")})
+        self.metrics = nn.ModuleDict({f"{stage}_clip": MulticlassAccuracy(k, average="micro")
+                                      for stage in ("train", "val", "test")})
+        self.metrics.update({f"{stage}_video": video_metrics(k, prefix=f"{stage}/") for stage in ("train", "val", "test")})
+        # counts (true class x predicted class) per video, for the per-class report of validate/test
+        self.confusion = nn.ModuleDict({stage: MulticlassConfusionMatrix(k) for stage in ("val", "test")})
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (B, K) for normalised float clips (B, C, T, H, W)."""
@@ -91,11 +95,17 @@ class VideoClassifier(pl.LightningModule):
         self.metrics[f"{stage}_video"](video_probs, y)
         train = stage == "train"
         self.log(f"{stage}/loss", loss, batch_size=b, on_step=train, on_epoch=True, prog_bar=True)
-        self.log(f"{stage}/acc", self.metrics[f"{stage}_video"], batch_size=b, on_step=False, on_epoch=True,
-                 prog_bar=True)
+        self.log_dict(self.metrics[f"{stage}_video"], batch_size=b, on_step=False, on_epoch=True)
         if not train:
             self.log(f"{stage}/acc_clip", self.metrics[f"{stage}_clip"], batch_size=b, on_epoch=True)
+            self.confusion[stage].update(video_probs, y)
         return loss
+
+    def on_validation_epoch_start(self) -> None:
+        self.confusion["val"].reset()
+
+    def on_test_epoch_start(self) -> None:
+        self.confusion["test"].reset()
 
     def training_step(self, batch: dict, batch_idx: int):
         return self._step(batch, "train")
@@ -154,3 +164,12 @@ class VideoClassifier(pl.LightningModule):
         """Load a trained classifier; its weights come from the checkpoint, so nothing is downloaded."""
         kwargs.setdefault("pretrained", False)
         return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)
+
+
+def video_metrics(k: int, prefix: str) -> MetricCollection:
+    """Per-video metrics: top-1 (and top-5 above 5 classes), macro F1, mean per-class accuracy."""
+    metrics = {"acc": MulticlassAccuracy(k, average="micro"), "f1_macro": MulticlassF1Score(k, average="macro"),
+               "acc_mean_class": MulticlassAccuracy(k, average="macro")}
+    if k > 5:
+        metrics["acc_top5"] = MulticlassAccuracy(k, top_k=5, average="micro")
+    return MetricCollection(metrics, prefix=prefix)
