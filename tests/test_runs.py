@@ -168,3 +168,21 @@ def test_config_mistakes_are_one_line_with_a_suggestion(args, expected, tmp_path
     assert vidclf(*[str(typo) if a == "TYPO" else a for a in args]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("vidclf: error: ") and expected in err[0], err
+
+
+def test_step_checkpoints_refresh_last_from_the_first_epoch(tiny_data, tmp_path, monkeypatch):
+    import vidclf.module as module
+
+    seen = []
+    last = tmp_path / "version_0" / "checkpoints" / "last.ckpt"
+
+    def probe(self, outputs, batch, batch_idx):
+        seen.append((self.current_epoch, self.global_step,
+                     torch.load(last, weights_only=True)["global_step"] if last.exists() else None))
+
+    monkeypatch.setattr(module.VideoClassifier, "on_train_batch_end", probe, raising=False)
+    assert vidclf("fit", *TINY, *QUIET, "--data.train", tiny_data / "train", "--data.val", tiny_data / "val",
+                  "--trainer.max_epochs", "1", "--checkpoint.every_n_train_steps", "1",
+                  "--trainer.default_root_dir", tmp_path) == 0
+    # callbacks run before the module's hook: after every step of the first epoch, last.ckpt is that step
+    assert [(epoch, file_step) for epoch, _, file_step in seen] == [(0, 1), (0, 2), (0, 3)]

@@ -214,6 +214,14 @@ class Checkpoint(ModelCheckpoint):
         super().on_train_epoch_end(trainer, pl_module)
         self._refresh_last(trainer, at_train_epoch_end=True)
 
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        # with --checkpoint.every_n_train_steps, Lightning defers saves until the monitored metric
+        # exists (after the first validation); the resume point should not wait for it
+        n = self._every_n_train_steps
+        if self.save_last and n and trainer.global_step % n == 0 and not self._should_skip_saving_checkpoint(trainer):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
     def _refresh_last(self, trainer, at_train_epoch_end: bool) -> None:
         # _should_skip_saving_checkpoint is True when this step was already saved (top-k improved)
         if (self.save_last and not self._should_skip_saving_checkpoint(trainer)
