@@ -310,3 +310,24 @@ def test_fit_with_frame_cache_reuses_entries(tiny_data, tmp_path):
     assert len(seen[0]) == 2 * 12  # one blob + one index per training video
     assert seen[0] == seen[1]  # the second run decoded nothing
     assert metrics[0] == metrics[1]
+
+
+@pytest.mark.parametrize("finetune, backbone_moves", [("freeze", False), ("freeze_unfreeze", True), ("full", True)])
+def test_finetune_strategies(finetune, backbone_moves, tiny_data, tmp_path):
+    from pytorchvideo.models.hub import x3d_xs
+
+    weights = tmp_path / "X3D_XS.pyth"
+    torch.save({"model_state": x3d_xs().state_dict()}, weights)
+    assert vidclf("fit", *TINY, *QUIET, "--data.train", tiny_data / "train", "--model.pretrained", weights,
+                  "--model.finetune", finetune, "--model.unfreeze_epoch", "1", "--model.backbone_lr", "0.1",
+                  "--trainer.max_epochs", "2", "--trainer.default_root_dir", tmp_path / "runs") == 0
+    loaded = torch.load(weights, weights_only=True)["model_state"]
+    checkpoint = torch.load(tmp_path / "runs/version_0/checkpoints/last.ckpt", weights_only=True)
+    trained = checkpoint["state_dict"]
+    head = "blocks.5.proj."
+    same = {k: torch.equal(trained[f"net.{k}"], v) for k, v in loaded.items()
+            if not k.startswith(head) and f"net.{k}" in trained and v.is_floating_point()}
+    assert len(same) > 100
+    assert all(same.values()) != backbone_moves  # weights and BatchNorm statistics as loaded, or not
+    updated = len(checkpoint["optimizer_states"][0]["state"])  # parameters AdamW has stepped
+    assert updated == 2 if finetune == "freeze" else updated > 100  # freeze: the head's weight and bias only

@@ -133,6 +133,14 @@ class TwoPathway(nn.Module):
         return self.net([x.index_select(2, index), x])
 
 
+def classifier(net: nn.Module) -> nn.Linear:
+    """The new class-scoring layer of a network built by build_backbone (the rest is the backbone)."""
+    net = net.net if isinstance(net, TwoPathway) else net
+    parent, attr, _ = _head(net)
+    layer = getattr(parent, attr)
+    return layer[-1] if isinstance(layer, nn.Sequential) else layer
+
+
 def _head(model: nn.Module) -> tuple[nn.Module, str, str]:
     """(module owning the final Linear, its attribute name, its state-dict prefix)."""
     if hasattr(model, "blocks"):  # pytorchvideo: blocks[-1] is a ResNetBasicHead with .proj

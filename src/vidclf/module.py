@@ -12,7 +12,7 @@ from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
-from vidclf.backbones import BACKBONES, build_backbone, get_spec
+from vidclf.backbones import BACKBONES, build_backbone, classifier, get_spec
 from vidclf.data.dataset import derived_seed
 from vidclf.errors import VidclfError
 
@@ -34,6 +34,11 @@ class VideoClassifier(pl.LightningModule):
         channels_last: Run the backbone in channels_last_3d memory format (faster on CPU and GPU).
         aggregate: How the views (clips x crops) of a video combine into its score: the mean of their
             probabilities (prob) or of their logits (logit). Used by validate, test and predict alike.
+        finetune: full (train everything), freeze (train only the new head; the backbone's weights and
+            BatchNorm statistics stay as loaded) or freeze_unfreeze (freeze until `unfreeze_epoch`).
+        unfreeze_epoch: Epoch at which freeze_unfreeze starts training the backbone.
+        backbone_lr: Backbone learning rate as a fraction of `lr` (the head always gets `lr`).
+        train_bn: With a frozen backbone, still update its BatchNorm statistics.
     """
 
     __doc__ = __doc__.format(backbones=", ".join(BACKBONES))
@@ -42,7 +47,9 @@ class VideoClassifier(pl.LightningModule):
                  class_names: Optional[list[str]] = None, pretrained: Union[bool, str] = False,
                  dropout: float = 0.5, lr: float = 1e-3, weight_decay: float = 0.05, warmup_epochs: float = 1.0,
                  label_smoothing: float = 0.0, channels_last: bool = True,
-                 aggregate: Literal["prob", "logit"] = "prob"):
+                 aggregate: Literal["prob", "logit"] = "prob",
+                 finetune: Literal["full", "freeze", "freeze_unfreeze"] = "full", unfreeze_epoch: int = 1,
+                 backbone_lr: float = 1.0, train_bn: bool = False):
         super().__init__()
         if class_names is None and num_classes is None:
             raise VidclfError("the model needs its classes: pass --data.train, --ckpt_path, or --model.num_classes")
@@ -126,10 +133,15 @@ class VideoClassifier(pl.LightningModule):
 
     def configure_optimizers(self):
         hp = self.hparams
-        decay = [p for p in self.parameters() if p.requires_grad and p.ndim > 1]
-        no_decay = [p for p in self.parameters() if p.requires_grad and p.ndim <= 1]  # norms, biases
-        optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": hp.weight_decay},
-                                       {"params": no_decay, "weight_decay": 0.0}], lr=hp.lr)
+        # every parameter is in the optimizer; frozen ones get no gradient, so AdamW leaves them alone
+        backbone = {id(p) for p in self._backbone()[0]}
+        groups = []
+        for in_backbone in (True, False):
+            for decays in (True, False):  # no weight decay on norms and biases
+                params = [p for p in self.parameters() if (id(p) in backbone) == in_backbone and (p.ndim > 1) == decays]
+                groups.append({"params": params, "weight_decay": hp.weight_decay if decays else 0.0,
+                               "lr": hp.lr * (hp.backbone_lr if in_backbone else 1.0)})
+        optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=hp.lr)
         steps: dict[str, int] = {}
 
         def factor(step: int) -> float:
@@ -153,7 +165,25 @@ class VideoClassifier(pl.LightningModule):
     def setup(self, stage: str) -> None:
         self.seed = torch.initial_seed()  # set by --seed_everything
 
+    def _backbone(self) -> tuple[list[nn.Parameter], list[nn.Module]]:
+        """Backbone parameters and BatchNorm layers: everything but the new classifier."""
+        head = {id(p) for p in classifier(self.net).parameters()}
+        params = [p for p in self.net.parameters() if id(p) not in head]
+        norms = [m for m in self.net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        return params, norms
+
+    def _apply_finetune(self) -> None:
+        hp = self.hparams
+        frozen = hp.finetune == "freeze" or (hp.finetune == "freeze_unfreeze" and self.current_epoch < hp.unfreeze_epoch)
+        params, norms = self._backbone()
+        for p in params:
+            p.requires_grad_(not frozen)
+        if frozen and not hp.train_bn:
+            for norm in norms:  # Lightning puts modules back in train mode after validation: redo per batch
+                norm.eval()
+
     def on_train_batch_start(self, batch: dict, batch_idx: int) -> None:
+        self._apply_finetune()
         # Dropout draws from the global RNG, which DataLoaders also draw from when an epoch starts
         # (at different moments in a resumed run). Seeding per batch makes each step a function of
         # (seed, epoch, batch) alone, so a resumed run continues exactly as if never stopped.
