@@ -1,0 +1,85 @@
+"""Training-step speed per backbone at its native input: vidclf's default (channels_last_3d) vs plain
+eager (default memory format), forward + backward + AdamW step, measured in the same run.
+
+Each backbone runs in its own subprocess so its peak memory is its own (CPU: peak RSS; GPU: peak
+allocated, with bf16 autocast when --device cuda).
+
+    .venv/bin/python benchmarks/train_step.py [--backbones x3d_xs,x3d_s] [--batch 8] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+import torch
+
+from vidclf.backbones import BACKBONES, build_backbone, get_spec
+
+
+def measure(name: str, batch: int, channels_last: bool, device: str, steps: int) -> dict:
+    spec = get_spec(name)
+    torch.manual_seed(0)
+    net = build_backbone(name, num_classes=10).to(device)
+    fmt = torch.channels_last_3d if channels_last else torch.contiguous_format
+    net = net.to(memory_format=fmt)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-4)
+    x = torch.randn(batch, 3, spec.frames, spec.crop, spec.crop, device=device).contiguous(memory_format=fmt)
+    y = torch.randint(0, 10, (batch,), device=device)
+
+    def step():
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda"):
+            loss = torch.nn.functional.cross_entropy(net(x), y)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    step()  # warm-up
+    if device == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    seconds = (time.perf_counter() - start) / steps
+    peak = torch.cuda.max_memory_allocated() if device == "cuda" else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {"step_s": seconds, "clips_s": batch / seconds, "peak_mb": peak / 2**20}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backbones", default="x3d_xs,x3d_s,r3d_18,r2plus1d_18", help="comma list, or 'all'")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: NAME:channels_last
+    args = parser.parse_args()
+    if args.one:
+        name, layout = args.one.split(":")
+        print(json.dumps(measure(name, args.batch, layout == "cl", args.device, args.steps)))
+        return
+    names = list(BACKBONES) if args.backbones == "all" else args.backbones.split(",")
+    print(f"device {args.device}, batch {args.batch}, {args.steps} timed steps, torch threads {torch.get_num_threads()}")
+    print(f"{'backbone':14s} {'input':>12s} {'eager s/step':>12s} {'vidclf s/step':>13s} {'speed-up':>8s} "
+          f"{'clips/s':>8s} {'peak MB':>8s}")
+    for name in names:
+        spec = get_spec(name)
+        runs = {}
+        for layout in ("eager", "cl"):
+            out = subprocess.run([sys.executable, __file__, "--one", f"{name}:{layout}", "--batch", str(args.batch),
+                                  "--steps", str(args.steps), "--device", args.device],
+                                 capture_output=True, text=True, check=True)
+            runs[layout] = json.loads(out.stdout.strip().splitlines()[-1])
+        e, v = runs["eager"], runs["cl"]
+        print(f"{name:14s} {f'{spec.frames}x{spec.crop}x{spec.crop}':>12s} {e['step_s']:12.2f} {v['step_s']:13.2f} "
+              f"{e['step_s'] / v['step_s']:7.2f}x {v['clips_s']:8.2f} {v['peak_mb']:8.0f}")
+
+
+if __name__ == "__main__":
+    main()
