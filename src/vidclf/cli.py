@@ -11,7 +11,6 @@ import warnings
 from pathlib import Path
 from typing import Optional
 
-import torch
 from jsonargparse import set_parsing_settings
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
@@ -20,7 +19,7 @@ from vidclf.callbacks import Checkpoint, DataReport, EvalReport, RunInfo
 from vidclf.data.datamodule import VideoDataModule
 from vidclf.errors import VidclfError
 from vidclf.module import VideoClassifier
-from vidclf.trainer import VidclfTrainer
+from vidclf.trainer import VidclfTrainer, read_checkpoint
 
 # Clip settings a checkpoint remembers from its training run, restored unless given again.
 CLIP_KEYS = ("frames", "rate", "crop", "resize", "train_resize")
@@ -92,15 +91,8 @@ class VidclfCLI(LightningCLI):
             self.resume_version = Path(path).parent.parent.name
         if not path or path in LIGHTNING_CKPT_WORDS:
             return
-        if not Path(path).is_file():
-            raise VidclfError(f"--ckpt_path {path}: no such file; pass RUN/checkpoints/best.ckpt of a vidclf run")
-        try:
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:
-            raise VidclfError(f"--ckpt_path {path}: not a readable checkpoint ({type(err).__name__})") from None
-        model = dict(checkpoint.get("hyper_parameters", {}))
-        if "backbone" not in model:
-            raise VidclfError(f"--ckpt_path {path}: not a vidclf checkpoint (no model hyperparameters)")
+        checkpoint = read_checkpoint(path)
+        model = dict(checkpoint["hyper_parameters"])
         for key in ("_instantiator", "_class_path", "class_names"):
             model.pop(key, None)
         model["pretrained"] = False  # the checkpoint holds the weights

@@ -11,8 +11,7 @@ import torch
 
 from vidclf import export as ex
 from vidclf.callbacks import PredictionWriter, check_output
-from vidclf.data.dataset import center_crop
-from vidclf.data.decode import DecodeError, VideoReader, clip_times, uniform_starts
+from vidclf.data.dataset import VideoClips
 from vidclf.data.sources import unlabelled_videos
 from vidclf.errors import VidclfError
 
@@ -61,7 +60,7 @@ class VidclfTrainer(pl.Trainer):
         output = output or str(Path(ckpt_path).parent.parent / f"model{ex.SUFFIX[format]}")
         check_output(output, overwrite)
         check_output(f"{output}.json", overwrite)
-        checkpoint = _load_checkpoint(ckpt_path)
+        checkpoint = read_checkpoint(ckpt_path)
         model.load_state_dict(checkpoint["state_dict"])
         model.eval()
         clip = datamodule.clip
@@ -86,9 +85,10 @@ class VidclfTrainer(pl.Trainer):
         return info
 
 
-def _load_checkpoint(path: str) -> dict:
+def read_checkpoint(path: str) -> dict:
+    """A vidclf checkpoint's contents, or one clear error naming the file."""
     if not Path(path).is_file():
-        raise VidclfError(f"--ckpt_path {path}: no such file")
+        raise VidclfError(f"--ckpt_path {path}: no such file; pass RUN/checkpoints/best.ckpt of a vidclf run")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
@@ -99,18 +99,15 @@ def _load_checkpoint(path: str) -> dict:
 
 
 def _sample_clip(model, datamodule) -> tuple[torch.Tensor, str]:
-    """A real decoded clip from --data.predict if given, else seeded noise, as a normalised (1, C, T, H, W)."""
+    """A clip decoded from the first --data.predict video as predict would (else seeded noise),
+    normalised, (1, C, T, H, W)."""
     clip = datamodule.clip
     if datamodule.hparams.predict:
         path = unlabelled_videos(datamodule.hparams.predict).items[0]
-        try:
-            with VideoReader(path) as reader:
-                starts = uniform_starts(reader.info.duration, clip.seconds, 1)
-                frames = reader.clips(clip_times(starts, clip.frames, clip.interval), clip.resize)
-            video = center_crop(torch.from_numpy(frames).permute(0, 4, 1, 2, 3), clip.crop)
-            return model.normalize(video), path
-        except DecodeError as err:
-            raise VidclfError(f"{path}: cannot decode a sample clip for the export check ({err})") from None
+        item = VideoClips([path], None, clip, num_clips=1)[0]
+        if "error" in item:
+            raise VidclfError(f"{path}: cannot decode a sample clip for the export check ({item['error']})")
+        return model.normalize(item["video"]), path
     generator = torch.Generator().manual_seed(0)
     noise = torch.randint(0, 256, (1, 3, clip.frames, clip.crop, clip.crop), generator=generator)
     return model.normalize(noise), "a random clip"
