@@ -178,6 +178,7 @@ def test_checkpoint_only_never_downloads(tiny_data, tmp_path):
     (["predict", "--ckpt_path", "/no/such.ckpt", "--data.predict", "TRAIN"], "--ckpt_path /no/such.ckpt: no such file"),
     (["export", "--ckpt_path", "NOTCKPT"], "not a readable checkpoint"),
     (["validate", "--ckpt_path", "CKPT", "--data.val", "OTHERCLASS"], "['walking'] are not among the trained classes"),
+    (["export", "--ckpt_path", "CKPT", "--output", "BLOCKED/model.onnx"], "cannot write"),
 ])
 def test_bad_input_gives_one_clear_line(args, expected, trained, tiny_data, tmp_path, capsys):
     (tmp_path / "empty" / "a").mkdir(parents=True)
@@ -189,7 +190,7 @@ def test_bad_input_gives_one_clear_line(args, expected, trained, tiny_data, tmp_
     (tmp_path / "other" / "walking" / "w.mp4").write_bytes((tiny_data / "val/rising/rising.mp4").read_bytes())
     names = {"TRAIN": tiny_data / "train", "EMPTY": tmp_path / "empty", "BADCSV": tmp_path / "bad.csv",
              "NOTCKPT": tmp_path / "not.ckpt", "CKPT": trained / "checkpoints/best.ckpt",
-             "OTHERCLASS": tmp_path / "other"}
+             "OTHERCLASS": tmp_path / "other", "BLOCKED/model.onnx": tmp_path / "not.ckpt" / "model.onnx"}
     args = [str(names.get(a, a)) for a in args]
     assert vidclf(*args, *QUIET, "--trainer.default_root_dir", tmp_path / "runs") == 2
     err = capsys.readouterr().err.strip().splitlines()
