@@ -108,3 +108,17 @@ def test_frame_cache_serves_the_grid_frames_and_follows_the_file(tmp_path):
     write_video(str(path), numbered_frames(60), fps=30, codec="libx264rgb", qp="0")  # the file changes
     assert len(cache.frames(str(path))[1]) - 1 == 10
     assert len(list((tmp_path / "cache").iterdir())) == 2 * len(entries)  # a new entry, none half-written
+
+
+def test_cached_clip_never_starts_past_a_full_fit(tmp_path):
+    from vidclf.data.cache import FrameCache
+    from vidclf.data.dataset import ClipSettings, VideoClips
+
+    path = tmp_path / "numbered.mp4"
+    write_video(str(path), numbered_frames(90), fps=30, codec="libx264rgb", qp="0")  # 3 s: 15 cached frames
+    clip = ClipSettings(frames=15, rate=6, crop=32, resize=32, train_resize=(32, 32))
+    data = VideoClips([str(path)], [0], clip, train=True, hflip=False, cache=FrameCache(str(tmp_path / "c"), 0.2, 32))
+    for epoch in range(6):
+        frames = data[(epoch, 0)]["video"][0, :, :, 16, 16].int()  # (C, T)
+        ids = frames[0] + 256 * frames[1]
+        assert (ids - torch.arange(0, 90, 6)).abs().max() <= 1  # frames 0, 6, ..., 84: no repeat at the end

@@ -113,3 +113,14 @@ def test_containers_found_by_content_whatever_their_name(tmp_path):
     assert sorted(p.split("/")[-1] for p in listing.items) == [
         "renamed.avi.bin", "renamed.mkv.bin", "renamed.mp4.bin", "renamed.ts.bin"]
     assert [p.split("/")[-1] for p, _ in listing.ignored] == ["notes.bin"]
+
+
+def test_test_split_is_checked_against_training_videos(tmp_path):
+    from vidclf.data.datamodule import VideoDataModule
+
+    rows = [{"path": f"{c}{i}.mp4", "label": c} for c in "ab" for i in range(2)]
+    train = write_csv(tmp_path / "train.csv", rows)
+    test = write_csv(tmp_path / "test.csv", rows[:1])
+    data = VideoDataModule(train=str(train), test=str(test), scan=False, num_workers=0)
+    with pytest.raises(VidclfError, match="a0.mp4 is in both test and train"):
+        data.setup("test")

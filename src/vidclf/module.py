@@ -174,6 +174,8 @@ class VideoClassifier(pl.LightningModule):
 
     def _apply_finetune(self) -> None:
         hp = self.hparams
+        if hp.finetune == "full":
+            return
         frozen = hp.finetune == "freeze" or (hp.finetune == "freeze_unfreeze" and self.current_epoch < hp.unfreeze_epoch)
         params, norms = self._backbone()
         for p in params:

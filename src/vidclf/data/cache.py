@@ -36,12 +36,13 @@ class FrameCache:
         return hashlib.sha1(ident.encode()).hexdigest()
 
     def frames(self, path: str) -> tuple[np.ndarray, np.ndarray]:
-        """(JPEG blob, offsets) for `path`, filling the entry first if needed (decodes the video once)."""
+        """(JPEG blob, offsets) for `path`, filling the entry first if needed (decodes the video once).
+        The blob is memory-mapped: a clip reads only its own frames, however long the video."""
         base = self.root / self._key(path)
         blob, index = base.with_suffix(".jpg.bin"), base.with_suffix(".idx.npy")
         if not index.exists():
             self._fill(path, blob, index)
-        return np.fromfile(blob, dtype=np.uint8), np.load(index)
+        return np.memmap(blob, dtype=np.uint8, mode="r"), np.load(index)
 
     def _fill(self, path: str, blob: Path, index: Path) -> None:
         offsets, tmp = [0], blob.with_name(f".{blob.name}.{os.getpid()}.tmp")
@@ -63,6 +64,6 @@ class FrameCache:
     def decode(blob: np.ndarray, offsets: np.ndarray, indices: list[int]) -> torch.Tensor:
         """uint8 (T, C, H, W) for the frames at `indices` (clamped to the last, padding short videos)."""
         last = len(offsets) - 2
-        frames = [decode_jpeg(torch.from_numpy(blob[offsets[i]:offsets[i + 1]]))
+        frames = [decode_jpeg(torch.from_numpy(np.array(blob[offsets[i]:offsets[i + 1]])))
                   for i in (min(max(j, 0), last) for j in indices)]
         return torch.stack(frames)

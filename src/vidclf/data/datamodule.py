@@ -89,7 +89,10 @@ class VideoDataModule(pl.LightningDataModule):
             self.datasets["val"] = self._labelled(self._val_items or self._list("val"), "val")
         if stage == "test":
             self.datasets["test"] = self._labelled(self._list("test"), "test")
-        check_disjoint({name: ds.paths for name, ds in self.datasets.items() if name != "predict"})
+        splits = {name: ds.paths for name, ds in self.datasets.items() if name != "predict"}
+        if self._train_items is not None and "train" not in splits:  # e.g. test with --data.train given
+            splits["train"] = [p for p, _ in self._train_items]
+        check_disjoint(splits)
         if stage == "predict":
             paths = self._list("predict")
             if self.timeline:

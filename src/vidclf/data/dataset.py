@@ -84,10 +84,10 @@ class VideoClips(Dataset):
         video = torch.from_numpy(clips).permute(0, 4, 1, 2, 3)  # (N, T, H, W, C) -> (N, C, T, H, W)
         if not self.train:
             return spatial_crops(video, c.crop, self.num_crops)  # (N * crops, C, T, crop, crop)
-        video = random_crop(video, c.crop, rng)
-        if self.hflip and torch.rand((), generator=rng) < 0.5:
-            video = video.flip(-1)
-        return video
+        return self._maybe_flip(random_crop(video, c.crop, rng), rng)
+
+    def _maybe_flip(self, video: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+        return video.flip(-1) if self.hflip and torch.rand((), generator=rng) < 0.5 else video
 
 
     def _read_cached(self, path: str, rng: torch.Generator) -> torch.Tensor:
@@ -95,7 +95,7 @@ class VideoClips(Dataset):
         short-side jitter becomes a random crop window resized to the crop size."""
         c = self.clip
         blob, offsets = self.cache.frames(path)
-        first = int(torch.randint(0, max(1, len(offsets) - 1 - c.frames) + 1, (), generator=rng))
+        first = int(torch.randint(0, max(0, len(offsets) - 1 - c.frames) + 1, (), generator=rng))
         frames = FrameCache.decode(blob, offsets, list(range(first, first + c.frames)))  # (T, C, H, W)
         short = max(c.crop, int(torch.randint(c.train_resize[0], c.train_resize[1] + 1, (), generator=rng)))
         window = min(min(frames.shape[-2:]), round(c.crop * self.cache.short_side / short))
@@ -103,10 +103,7 @@ class VideoClips(Dataset):
         if window != c.crop:
             frames = F.interpolate(frames.float(), size=(c.crop, c.crop), mode="bilinear", antialias=True,
                                    align_corners=False).round().clamp(0, 255).to(torch.uint8)
-        video = frames.permute(1, 0, 2, 3)[None]  # (1, C, T, H, W)
-        if self.hflip and torch.rand((), generator=rng) < 0.5:
-            video = video.flip(-1)
-        return video
+        return self._maybe_flip(frames.permute(1, 0, 2, 3)[None], rng)  # (1, C, T, H, W)
 
 
 class VideoWindows(Dataset):

@@ -23,9 +23,8 @@ class DecodeError(Exception):
 @dataclass(frozen=True)
 class VideoInfo:
     duration: float  # seconds, from the first frame's timestamp to the end of the last
-    width: int  # as coded, before rotation
+    width: int  # as coded; frames are turned upright per their rotation metadata when converted
     height: int
-    rotation: int  # degrees counter-clockwise to display upright (0, 90, 180, 270)
 
 
 class VideoReader:
@@ -50,8 +49,7 @@ class VideoReader:
         self.stream.thread_type = "AUTO"
         tb = self.stream.time_base
         self.start = float(self.stream.start_time * tb) if self.stream.start_time is not None and tb else 0.0
-        self.info = VideoInfo(self._duration(), self.stream.codec_context.width,
-                              self.stream.codec_context.height, 0)
+        self.info = VideoInfo(self._duration(), self.stream.codec_context.width, self.stream.codec_context.height)
 
     def __enter__(self) -> "VideoReader":
         return self
