@@ -12,7 +12,7 @@ import torch
 
 from conftest import vidclf
 from vidclf import export as ex
-from vidclf.backbones import BACKBONES, build_backbone
+from vidclf.backbones import BACKBONES, build_backbone, get_spec
 
 LIGHT = {"x3d_xs", "r3d_18"}
 CASES = [pytest.param(name, fmt, marks=() if name in LIGHT else pytest.mark.slow)
@@ -23,10 +23,11 @@ CASES = [pytest.param(name, fmt, marks=() if name in LIGHT else pytest.mark.slow
 def test_backbone_exports(name, fmt, tmp_path):
     torch.manual_seed(0)
     net = build_backbone(name, 4).eval().to(memory_format=torch.channels_last_3d)
-    x = torch.randn(2, 3, 8, 64, 64)
+    spec = get_spec(name)
+    clip = (3, spec.frames, spec.crop, spec.crop) if spec.fixed_input else (3, 8, 64, 64)
     path = str(tmp_path / f"model{ex.SUFFIX[fmt]}")
-    ex.export_model(net, x, path, fmt)
-    y = torch.randn(3, 3, 8, 64, 64)
+    ex.export_model(net, torch.randn(2, *clip), path, fmt)
+    y = torch.randn(3, *clip)
     with torch.no_grad():
         expected = net(y).numpy()
     np.testing.assert_allclose(ex.run_exported(path, fmt, y), expected, atol=1e-4, rtol=1e-4)

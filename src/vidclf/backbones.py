@@ -22,6 +22,8 @@ KINETICS_MEAN = (0.45, 0.45, 0.45)
 KINETICS_STD = (0.225, 0.225, 0.225)
 TV_MEAN = (0.43216, 0.394666, 0.37645)
 TV_STD = (0.22803, 0.22145, 0.216989)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 ZOO = "https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo/kinetics/"
 
 
@@ -44,6 +46,7 @@ class BackboneSpec:
     url: str
     state_key: Optional[str]  # key holding the state dict inside the weight file, None = top level
     alpha: int = 0  # SlowFast: the slow pathway sees every alpha-th frame of the (fast) clip
+    fixed_input: bool = False  # positional embeddings sized for exactly `frames` x `crop` x `crop` (MViT)
 
     @property
     def clip_seconds(self) -> float:
@@ -59,7 +62,7 @@ def _hub(name: str) -> Callable[[], nn.Module]:
     return build
 
 
-def _tv(name: str) -> Callable[[], nn.Module]:
+def _tv_hub(name: str) -> Callable[[], nn.Module]:
     def build() -> nn.Module:
         import torchvision.models.video as tvv
 
@@ -69,16 +72,23 @@ def _tv(name: str) -> Callable[[], nn.Module]:
 
 
 _pv = partial(BackboneSpec, mean=KINETICS_MEAN, std=KINETICS_STD, state_key="model_state")
-_tvs = partial(BackboneSpec, frames=16, rate=2, crop=112, resize=128, train_resize=(128, 160),
-               mean=TV_MEAN, std=TV_STD, state_key=None)
+_tv_resnet = partial(BackboneSpec, frames=16, rate=2, crop=112, resize=128, train_resize=(128, 160),
+                     mean=TV_MEAN, std=TV_STD, state_key=None)
+_tv = partial(BackboneSpec, crop=224, resize=256, train_resize=(256, 320), state_key=None)
+TV = "https://download.pytorch.org/models/"
 
-# Frames/rate/crop/resize from the pytorchvideo model zoo table (../shared/ANCHORS.md) and the
-# torchvision weight enums (16 frames at 15 fps, resize 128x171, crop 112).
+# pytorchvideo: frames/rate/crop/resize from its model zoo (../shared/ANCHORS.md). torchvision: from the
+# KINETICS400_V1 weight enums (their transforms, and the clip_len / frame_rate their accuracy was
+# measured with; rate = 30 / frame_rate).
 BACKBONES: dict[str, BackboneSpec] = {
     "x3d_xs": _pv(_hub("x3d_xs"), 4, 12, 160, 182, (182, 228), url=ZOO + "X3D_XS.pyth"),
     "x3d_s": _pv(_hub("x3d_s"), 13, 6, 160, 182, (182, 228), url=ZOO + "X3D_S.pyth"),
     "x3d_m": _pv(_hub("x3d_m"), 16, 5, 224, 256, (256, 320), url=ZOO + "X3D_M.pyth"),
     "x3d_l": _pv(_hub("x3d_l"), 16, 5, 312, 312, (356, 446), url=ZOO + "X3D_L.pyth"),
+    "efficient_x3d_xs": _pv(_hub("efficient_x3d_xs"), 4, 12, 160, 160, (160, 200),
+                            url=ZOO + "efficient_x3d_xs_original_form.pyth"),
+    "efficient_x3d_s": _pv(_hub("efficient_x3d_s"), 13, 6, 160, 160, (160, 200),
+                           url=ZOO + "efficient_x3d_s_original_form.pyth"),
     "slow_r50": _pv(_hub("slow_r50"), 8, 8, 224, 256, (256, 320), url=ZOO + "SLOW_8x8_R50.pyth"),
     "c2d_r50": _pv(_hub("c2d_r50"), 8, 8, 224, 256, (256, 320), url=ZOO + "C2D_8x8_R50.pyth"),
     "i3d_r50": _pv(_hub("i3d_r50"), 8, 8, 224, 256, (256, 320), url=ZOO + "I3D_8x8_R50.pyth"),
@@ -88,9 +98,24 @@ BACKBONES: dict[str, BackboneSpec] = {
                         alpha=4),
     "slowfast_r101": _pv(_hub("slowfast_r101"), 32, 2, 224, 256, (256, 320), url=ZOO + "SLOWFAST_8x8_R101.pyth",
                          alpha=4),
-    "r3d_18": _tvs(_tv("r3d_18"), url="https://download.pytorch.org/models/r3d_18-b3b3357e.pth"),
-    "mc3_18": _tvs(_tv("mc3_18"), url="https://download.pytorch.org/models/mc3_18-a90a0ba3.pth"),
-    "r2plus1d_18": _tvs(_tv("r2plus1d_18"), url="https://download.pytorch.org/models/r2plus1d_18-91a641e6.pth"),
+    "slowfast_16x8_r101_50_50": _pv(_hub("slowfast_16x8_r101_50_50"), 64, 2, 224, 256, (256, 320),
+                                    url=ZOO + "SLOWFAST_16x8_R101_50_50.pyth", alpha=4),
+    "mvit_base_16x4": _pv(_hub("mvit_base_16x4"), 16, 4, 224, 224, (224, 280), url=ZOO + "MVIT_B_16x4.pyth",
+                          fixed_input=True),
+    "mvit_base_32x3": _pv(_hub("mvit_base_32x3"), 32, 3, 224, 224, (224, 280),
+                          url=ZOO + "MVIT_B_32x3_f294077834.pyth", fixed_input=True),
+    "r3d_18": _tv_resnet(_tv_hub("r3d_18"), url=TV + "r3d_18-b3b3357e.pth"),
+    "mc3_18": _tv_resnet(_tv_hub("mc3_18"), url=TV + "mc3_18-a90a0ba3.pth"),
+    "r2plus1d_18": _tv_resnet(_tv_hub("r2plus1d_18"), url=TV + "r2plus1d_18-91a641e6.pth"),
+    "s3d": _tv(_tv_hub("s3d"), 64, 2, mean=TV_MEAN, std=TV_STD, url=TV + "s3d-d76dad2f.pth"),
+    "mvit_v1_b": _tv(_tv_hub("mvit_v1_b"), 16, 4, mean=KINETICS_MEAN, std=KINETICS_STD,
+                     url=TV + "mvit_v1_b-dbeb1030.pth", fixed_input=True),
+    "mvit_v2_s": _tv(_tv_hub("mvit_v2_s"), 16, 4, mean=KINETICS_MEAN, std=KINETICS_STD,
+                     url=TV + "mvit_v2_s-ae3be167.pth", fixed_input=True),
+    "swin3d_t": _tv(_tv_hub("swin3d_t"), 32, 2, mean=IMAGENET_MEAN, std=IMAGENET_STD, url=TV + "swin3d_t-7615ae03.pth"),
+    "swin3d_s": _tv(_tv_hub("swin3d_s"), 32, 2, mean=IMAGENET_MEAN, std=IMAGENET_STD, url=TV + "swin3d_s-da41c237.pth"),
+    "swin3d_b": _tv(_tv_hub("swin3d_b"), 32, 2, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+                    url=TV + "swin3d_b_1k-24f7c7c6.pth"),
 }
 
 
@@ -133,40 +158,54 @@ class TwoPathway(nn.Module):
         return self.net([x.index_select(2, index), x])
 
 
-def classifier(net: nn.Module) -> nn.Linear:
+def classifier(net: nn.Module) -> nn.Module:
     """The new class-scoring layer of a network built by build_backbone (the rest is the backbone)."""
     net = net.net if isinstance(net, TwoPathway) else net
-    parent, attr, _ = _head(net)
-    layer = getattr(parent, attr)
-    return layer[-1] if isinstance(layer, nn.Sequential) else layer
+    return net.get_submodule(_head_path(net))[-1]
 
 
-def _head(model: nn.Module) -> tuple[nn.Module, str, str]:
-    """(module owning the final Linear, its attribute name, its state-dict prefix)."""
-    if hasattr(model, "blocks"):  # pytorchvideo: blocks[-1] is a ResNetBasicHead with .proj
-        last = str(len(model.blocks) - 1)
-        return model.blocks[-1], "proj", f"blocks.{last}.proj."
-    return model, "fc", "fc."  # torchvision video resnets
+# network class -> dotted path of its Kinetics class-scoring layer ("-1": the last block)
+_HEADS = {
+    "Net": "blocks.-1.proj",  # pytorchvideo ResNet, X3D, SlowFast, CSN, R(2+1)D: a ResNetBasicHead last
+    "MultiscaleVisionTransformers": "head.proj",  # pytorchvideo MViT: VisionTransformerBasicHead
+    "EfficientX3d": "projection",  # a FullyConnected around a Linear
+    "VideoResNet": "fc",
+    "S3D": "classifier.1",  # a 1x1x1 Conv3d after a fixed AvgPool3d(2, 7, 7)
+    "MViT": "head.1",  # torchvision MViT: Sequential(Dropout, Linear)
+    "SwinTransformer3d": "head",
+}
 
 
-def _replace_head(model: nn.Module, num_classes: int, dropout: float) -> None:
-    parent, attr, _ = _head(model)
-    old: nn.Linear = getattr(parent, attr)
-    new = nn.Linear(old.in_features, num_classes)
-    if parent is model:  # torchvision: avgpool is already adaptive; put the dropout before fc
-        model.fc = nn.Sequential(nn.Dropout(dropout), new)
-        return
-    # pytorchvideo ResNetBasicHead: an AvgPool3d sized for the zoo input (X3D hides it inside a
-    # ProjectedPool, SlowFast in the block before), a softmax applied even in training, a dropout.
-    # Pool adaptively, emit logits.
-    parent.proj = new
-    pooling = [model.blocks[-1]]
-    if type(model.blocks[-2]).__name__ == "PoolConcatPathway":  # SlowFast pools each pathway before the head
-        pooling.append(model.blocks[-2])
-    for block in pooling:
-        _adaptive_pools(block)
-    parent.activation = None
-    parent.dropout = nn.Dropout(dropout) if dropout > 0 else None
+def _head_path(net: nn.Module) -> str:
+    module, parts = net, []
+    for part in _HEADS[type(net).__name__].split("."):
+        part = str(len(module) - 1) if part == "-1" else part
+        module = getattr(module, part)
+        parts.append(part)
+    return ".".join(parts)
+
+
+def _replace_head(net: nn.Module, num_classes: int, dropout: float) -> None:
+    """Swap the Kinetics classifier for Sequential(Dropout, a `num_classes`-way layer) emitting logits.
+
+    The zoo's own dropout and softmax beside it go, and the fixed-size average pools (sized for the
+    zoo input; every zoo network uses them only before its head) become global adaptive ones.
+    """
+    path = _head_path(net)
+    parent_path, _, attr = path.rpartition(".")
+    parent = net.get_submodule(parent_path)
+    old = getattr(parent, attr)
+    if isinstance(old, nn.Conv3d):
+        new: nn.Module = nn.Conv3d(old.in_channels, num_classes, kernel_size=1)
+    else:
+        new = nn.Linear(next(m for m in old.modules() if isinstance(m, nn.Linear)).in_features, num_classes)
+    for name, child in parent.named_children():
+        if isinstance(child, nn.Dropout):
+            setattr(parent, name, nn.Identity())
+    if getattr(parent, "activation", None) is not None:
+        parent.activation = None
+    setattr(parent, attr, nn.Sequential(nn.Dropout(dropout), new))
+    _adaptive_pools(net)
 
 
 def _adaptive_pools(module: nn.Module) -> None:
@@ -202,7 +241,7 @@ def load_pretrained(model: nn.Module, spec: BackboneSpec, name: str, source: Uni
     state = _read_weights(where, name)
     if spec.state_key and spec.state_key in state:
         state = state[spec.state_key]
-    head_prefix = _head(model)[2]
+    head_prefix = _head_path(model) + "."
     mismatch = {k for k, v in model.state_dict().items()
                 if k in state and tuple(state[k].shape) != tuple(v.shape) and not k.startswith(head_prefix)}
     result = model.load_state_dict({k: v for k, v in state.items() if k not in mismatch}, strict=False)

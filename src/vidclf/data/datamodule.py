@@ -66,6 +66,10 @@ class VideoDataModule(pl.LightningDataModule):
             frames=frames or spec.frames, rate=rate or spec.rate, crop=crop or spec.crop,
             resize=resize or (spec.resize if crop is None else max(spec.resize, crop)),
             train_resize=tuple(train_resize or (spec.train_resize if crop is None else (crop, crop * 5 // 4))))
+        if spec.fixed_input and (self.clip.frames, self.clip.crop) != (spec.frames, spec.crop):
+            raise VidclfError(f"{backbone} takes exactly {spec.frames} frames at {spec.crop}x{spec.crop} (its positional "
+                              f"embeddings are fixed), not --data.frames {self.clip.frames} --data.crop {self.clip.crop}; "
+                              f"leave both unset or pick another backbone")
         self.ignored: dict[tuple[str, str], str] = {}  # (split, path) -> why it is not used
         self._train_items = self._list("train") if train else None
         self._val_items = None
