@@ -88,8 +88,8 @@ def test_every_backbone_has_a_kinetics_weight_url():
         assert spec.url.startswith(("https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo/kinetics/",
                                     "https://download.pytorch.org/models/")), name
     tv = importlib.import_module(TV)  # torchvision's own enums name the same files
-    for name, enum in [("s3d", "S3D_Weights"), ("mvit_v1_b", "MViT_V1_B_Weights"), ("mvit_v2_s", "MViT_V2_S_Weights"),
-                       ("swin3d_t", "Swin3D_T_Weights"), ("swin3d_b", "Swin3D_B_Weights"), ("r3d_18", "R3D_18_Weights")]:
+    for name, enum in [("s3d", "S3D_Weights"), ("mvit_v1_b", "MViT_V1_B_Weights"), ("swin3d_t", "Swin3D_T_Weights"),
+                       ("mvit_v2_s", "MViT_V2_S_Weights"), ("swin3d_b", "Swin3D_B_Weights"), ("r3d_18", "R3D_18_Weights")]:
         weights = getattr(tv, enum).KINETICS400_V1
         assert get_spec(name).url == weights.url
         assert get_spec(name).mean == pytest.approx(tuple(weights.transforms().mean))

@@ -119,6 +119,6 @@ def test_cached_clip_never_starts_past_a_full_fit(tmp_path):
     clip = ClipSettings(frames=15, rate=6, crop=32, resize=32, train_resize=(32, 32))
     data = VideoClips([str(path)], [0], clip, train=True, hflip=False, cache=FrameCache(str(tmp_path / "c"), 0.2, 32))
     for epoch in range(6):
-        frames = data[(epoch, 0)]["video"][0, :, :, 16, 16].int()  # (C, T)
+        frames = data[(epoch, 0, 0)]["video"][0, :, :, 16, 16].int()  # (C, T)
         ids = frames[0] + 256 * frames[1]
         assert (ids - torch.arange(0, 90, 6)).abs().max() <= 1  # frames 0, 6, ..., 84: no repeat at the end

@@ -140,7 +140,16 @@ class DataReport(pl.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self._collect(trainer, batch, "train")
 
+    def _gather(self) -> None:
+        """Under DDP each process saw its share of the videos: pool what failed (all processes call this)."""
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            shares = [None] * torch.distributed.get_world_size()
+            torch.distributed.all_gather_object(shares, self.failed)
+            for share in shares:
+                self.failed.update(share)
+
     def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self._gather()
         failed = sum(split == "train" for split, _ in self.failed)
         total = len(trainer.datamodule.datasets["train"])
         limit = trainer.datamodule.hparams.max_failed
@@ -156,10 +165,11 @@ class DataReport(pl.Callback):
         self._collect(trainer, batch, "test")
 
     def _report(self, trainer) -> None:
+        self._gather()
+        path = Path(trainer.log_dir or ".") / "data_report.csv"  # a collective call under DDP: all ask
         ignored = getattr(trainer.datamodule, "ignored", {})
         if not (self.failed or ignored) or not trainer.is_global_zero:
             return
-        path = Path(trainer.log_dir or ".") / "data_report.csv"
         statuses = {**ignored, **{key: f"skipped: {reason}" for key, reason in self.failed.items()}}
         write_rows(str(path), [{"split": s, "path": p, "status": status} for (s, p), status in sorted(statuses.items())])
         skipped = sum(status.startswith("skipped") for status in statuses.values())
@@ -183,13 +193,14 @@ class RunInfo(pl.Callback):
     PACKAGES = ("vidclf", "torch", "torchvision", "pytorch-lightning", "pytorchvideo", "av", "torchmetrics")
 
     def setup(self, trainer, pl_module, stage: str) -> None:
-        if not trainer.is_global_zero or not trainer.log_dir or stage == "predict":
+        run = trainer.log_dir  # every process must ask: under DDP it is a collective call
+        if not trainer.is_global_zero or not run or stage == "predict":
             return
         info = {"command": sys.argv, "stage": stage, "python": platform.python_version(),
                 "versions": {name: _version(name) for name in self.PACKAGES},
                 "classes": getattr(pl_module, "class_names", None)}
-        Path(trainer.log_dir).mkdir(parents=True, exist_ok=True)
-        (Path(trainer.log_dir) / "run_info.json").write_text(json.dumps(info, indent=2, ensure_ascii=False))
+        Path(run).mkdir(parents=True, exist_ok=True)
+        (Path(run) / "run_info.json").write_text(json.dumps(info, indent=2, ensure_ascii=False))
 
 
 def _version(package: str) -> str:
@@ -241,10 +252,11 @@ class EvalReport(pl.Callback):
         self._report(trainer, pl_module, "test")
 
     def _report(self, trainer, pl_module, stage: str) -> None:
-        counts = pl_module.confusion[stage].compute().cpu().double()  # (true, predicted)
+        counts = pl_module.confusion[stage].compute().cpu().double()  # (true, predicted), all processes
+        run = Path(trainer.log_dir or ".")  # a collective call under DDP: all processes ask
         if not trainer.is_global_zero or counts.sum() == 0:
             return
-        names, run = pl_module.class_names, Path(trainer.log_dir or ".")
+        names = pl_module.class_names
         rows = per_class_rows(counts, names)
         write_rows(str(run / "per_class.csv"), rows)
         width = max(len("class"), *(len(n) for n in names))

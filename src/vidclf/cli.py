@@ -24,8 +24,10 @@ from vidclf.trainer import VidclfTrainer, read_checkpoint
 # Clip settings a checkpoint remembers from its training run, restored unless given again.
 CLIP_KEYS = ("frames", "rate", "crop", "resize", "train_resize")
 LIGHTNING_CKPT_WORDS = ("last", "best", "hpc", "registry")
-# Model options that change evaluation only: a value given with --ckpt_path beats the checkpoint's.
+# Options that change evaluation only: the checkpoint's run used them for its validation, so they are
+# restored too (validate reproduces the run's numbers), but a value given with --ckpt_path wins.
 EVAL_KEYS = ("aggregate",)
+DATA_EVAL_KEYS = ("num_clips", "num_crops")
 
 
 class VidclfParser(LightningArgumentParser):
@@ -100,6 +102,8 @@ class VidclfCLI(LightningCLI):
         model.update({k: given[k] for k in EVAL_KEYS if given.get(k) != default.get(k)})
         data_hp, current = checkpoint.get("datamodule_hyper_parameters", {}), self.config[sub].data
         data = {k: data_hp[k] for k in CLIP_KEYS if data_hp.get(k) is not None and current.get(k) is None}
+        defaults = self._subcommand_parsers[sub].get_defaults().data
+        data.update({k: data_hp[k] for k in DATA_EVAL_KEYS if k in data_hp and current.get(k) == defaults.get(k)})
         data["classes"] = current.get("classes") or checkpoint["hyper_parameters"].get("class_names")
         self.config = self.parser.parse_object({sub: {"model": model, "data": data}}, self.config)
 
@@ -127,12 +131,18 @@ class VidclfCLI(LightningCLI):
         return super().instantiate_trainer(**kwargs)
 
 
+RUN_VERSION = "VIDCLF_RUN_VERSION"
+
+
 def run_loggers(root: str, version: Optional[str] = None) -> list:
     """CSV and TensorBoard logs in one run directory ROOT/version_N (checkpoints go beside them);
     a new N unless `version` names the run being resumed."""
+    if int(os.environ.get("LOCAL_RANK", 0)) > 0 and RUN_VERSION in os.environ:
+        version = os.environ[RUN_VERSION]  # a DDP worker process logs into the run its launcher chose
     if version is None:
         taken = [int(p.name[8:]) for p in Path(root).glob("version_*") if p.name[8:].isdigit()]
         version = f"version_{max(taken, default=-1) + 1}"
+    os.environ[RUN_VERSION] = version  # inherited by the processes DDP launches
     return [CSVLogger(root, name="", version=version),
             TensorBoardLogger(root, name="", version=version, default_hp_metric=False)]
 
@@ -141,7 +151,8 @@ def _quiet() -> None:
     """Hide third-party chatter that says nothing about the user's run."""
     for message in (".*torch.jit.script. is deprecated", ".*dirpath has changed from", ".*treespec, LeafSpec",
                     ".*does not have many workers", ".*smaller than the logging interval",
-                    ".*Experiment logs directory .* exists and is not empty"):
+                    ".*Experiment logs directory .* exists and is not empty",
+                    ".*Grad strides do not match bucket view strides"):  # DDP: 1x1x1 conv grads, channels_last
         warnings.filterwarnings("ignore", message=message)
     logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(
         lambda record: "litlogger" not in record.getMessage())

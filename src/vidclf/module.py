@@ -9,7 +9,7 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchmetrics import MetricCollection
+from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
 from vidclf.backbones import BACKBONES, build_backbone, classifier, get_spec
@@ -31,6 +31,8 @@ class VideoClassifier(pl.LightningModule):
         weight_decay: AdamW weight decay.
         warmup_epochs: Epochs of linear learning-rate warmup before the cosine decay.
         label_smoothing: Label smoothing of the cross-entropy loss.
+        class_weights: Weights of the classes in the loss: `balanced` (N / (K * videos of the class),
+            from the training labels, for imbalanced data) or one number per class. Default: equal.
         channels_last: Run the backbone in channels_last_3d memory format (faster on CPU and GPU).
         aggregate: How the views (clips x crops) of a video combine into its score: the mean of their
             probabilities (prob) or of their logits (logit). Used by validate, test and predict alike.
@@ -46,7 +48,8 @@ class VideoClassifier(pl.LightningModule):
     def __init__(self, backbone: str = "x3d_xs", num_classes: Optional[int] = None,
                  class_names: Optional[list[str]] = None, pretrained: Union[bool, str] = False,
                  dropout: float = 0.5, lr: float = 1e-3, weight_decay: float = 0.05, warmup_epochs: float = 1.0,
-                 label_smoothing: float = 0.0, channels_last: bool = True,
+                 label_smoothing: float = 0.0, class_weights: Union[Literal["balanced"], list[float], None] = None,
+                 channels_last: bool = True,
                  aggregate: Literal["prob", "logit"] = "prob",
                  finetune: Literal["full", "freeze", "freeze_unfreeze"] = "full", unfreeze_epoch: int = 1,
                  backbone_lr: float = 1.0, train_bn: bool = False):
@@ -65,8 +68,14 @@ class VideoClassifier(pl.LightningModule):
         self.register_buffer("mean", torch.tensor(spec.mean).view(1, 3, 1, 1, 1) * 255, persistent=False)
         self.register_buffer("std", torch.tensor(spec.std).view(1, 3, 1, 1, 1) * 255, persistent=False)
         k = len(self.class_names)
+        if isinstance(class_weights, list) and len(class_weights) != k:
+            raise VidclfError(f"--model.class_weights has {len(class_weights)} numbers for {k} classes; "
+                              f"give one per class, in class order, or `balanced`")
+        weights = torch.tensor(class_weights, dtype=torch.float) if isinstance(class_weights, list) else None
+        self.register_buffer("class_weight", weights, persistent=False)  # `balanced`: set in setup("fit")
         self.metrics = nn.ModuleDict({f"{stage}_clip": MulticlassAccuracy(k, average="micro")
                                       for stage in ("train", "val", "test")})
+        self.metrics.update({f"{stage}_loss": MeanMetric() for stage in ("train", "val", "test")})
         self.metrics.update({f"{stage}_video": video_metrics(k, prefix=f"{stage}/") for stage in ("train", "val", "test")})
         # counts (true class x predicted class) per video, for the per-class report of validate/test
         self.confusion = nn.ModuleDict({stage: MulticlassConfusionMatrix(k) for stage in ("val", "test")})
@@ -96,12 +105,19 @@ class VideoClassifier(pl.LightningModule):
         logits, y = self.clip_logits(batch["video"]), batch["label"]
         b, n = logits.shape[:2]
         clip_y = y.repeat_interleave(n)
-        loss = F.cross_entropy(logits.flatten(0, 1), clip_y, label_smoothing=self.hparams.label_smoothing)
+        loss = F.cross_entropy(logits.flatten(0, 1), clip_y, weight=self.class_weight,
+                               label_smoothing=self.hparams.label_smoothing)
         video_probs = self.video_probs(logits)
         self.metrics[f"{stage}_clip"](logits.flatten(0, 1), clip_y)
         self.metrics[f"{stage}_video"](video_probs, y)
         train = stage == "train"
-        self.log(f"{stage}/loss", loss, batch_size=b, on_step=train, on_epoch=True, prog_bar=True)
+        # epoch loss as a metric: a weighted mean that stays exact under DDP when processes hold unequal
+        # shares (Lightning's own sync_dist mean divides by an integer-averaged batch count)
+        self.metrics[f"{stage}_loss"].update(loss.detach(), weight=b)
+        if train:
+            self.log("train/loss_step", loss, batch_size=b, on_step=True, on_epoch=False, prog_bar=True)
+        self.log(f"{stage}/loss_epoch" if train else f"{stage}/loss", self.metrics[f"{stage}_loss"],
+                 on_step=False, on_epoch=True)
         self.log_dict(self.metrics[f"{stage}_video"], batch_size=b, on_step=False, on_epoch=True)
         if not train:
             self.log(f"{stage}/acc_clip", self.metrics[f"{stage}_clip"], batch_size=b, on_epoch=True)
@@ -110,9 +126,19 @@ class VideoClassifier(pl.LightningModule):
 
     def on_validation_epoch_start(self) -> None:
         self.confusion["val"].reset()
+        self._share_buffers()
 
     def on_test_epoch_start(self) -> None:
         self.confusion["test"].reset()
+        self._share_buffers()
+
+    def _share_buffers(self) -> None:
+        """Under DDP, BatchNorm statistics drift apart between processes by their last batches (DDP
+        broadcasts buffers only before training forwards): evaluate every share of the videos with
+        process 0's, the ones checkpoints keep."""
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            for buffer in self.net.buffers():
+                torch.distributed.broadcast(buffer, src=0)
 
     def training_step(self, batch: dict, batch_idx: int):
         return self._step(batch, "train")
@@ -164,6 +190,13 @@ class VideoClassifier(pl.LightningModule):
 
     def setup(self, stage: str) -> None:
         self.seed = torch.initial_seed()  # set by --seed_everything
+        if stage == "fit" and self.hparams.class_weights == "balanced":
+            labels = torch.tensor(self.trainer.datamodule.datasets["train"].labels)
+            counts = torch.bincount(labels, minlength=len(self.class_names)).float()
+            self.class_weight = (len(labels) / (len(counts) * counts.clamp(min=1))).to(self.device)
+            low, high = self.class_weight.argmin(), self.class_weight.argmax()
+            print(f"vidclf: balanced class weights from {len(labels)} training videos: {self.class_weight[low]:.2f} "
+                  f"({self.class_names[low]}) to {self.class_weight[high]:.2f} ({self.class_names[high]})")
 
     def _backbone(self) -> tuple[list[nn.Parameter], list[nn.Module]]:
         """Backbone parameters and BatchNorm layers: everything but the new classifier."""
@@ -188,8 +221,8 @@ class VideoClassifier(pl.LightningModule):
         self._apply_finetune()
         # Dropout draws from the global RNG, which DataLoaders also draw from when an epoch starts
         # (at different moments in a resumed run). Seeding per batch makes each step a function of
-        # (seed, epoch, batch) alone, so a resumed run continues exactly as if never stopped.
-        torch.manual_seed(derived_seed(self.seed, self.current_epoch, batch_idx))
+        # (seed, epoch, batch, process) alone, so a resumed run continues exactly as if never stopped.
+        torch.manual_seed(derived_seed(self.seed, self.current_epoch, batch_idx, self.global_rank))
 
     @classmethod
     def load_from_checkpoint(cls, checkpoint_path, *args, **kwargs):

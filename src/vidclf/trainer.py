@@ -32,6 +32,8 @@ class VidclfTrainer(pl.Trainer):
             stride: Seconds between timeline window starts. Default: the window length.
             overwrite: Replace existing output files (otherwise predict refuses to start).
         """
+        if self.world_size > 1:
+            raise VidclfError("predict runs in one process; pass --trainer.devices 1 and drop --trainer.strategy ddp")
         for path in filter(None, (output, timeline)):
             check_output(path, overwrite)
         if timeline and datamodule is not None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 from typing import Literal, Optional, Union
 
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader
+from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
+from torch.utils.data import DataLoader, Sampler
 
 from vidclf.backbones import get_spec
 from vidclf.data.cache import FrameCache
@@ -48,6 +50,10 @@ class VideoDataModule(pl.LightningDataModule):
         num_crops: Spatial crops per clip for validate/test/predict: 1 (centre) or 3 (left/top, centre,
             right/bottom along the long side), averaged with the clips.
         hflip: Randomly flip training clips horizontally (turn off when left/right matters).
+        train_clips: Random clips drawn from each training video per epoch.
+        sampler: `shuffle`: every training video `train_clips` times per epoch, in random order;
+            `balanced`: as many draws, with replacement, so that every class is drawn equally often
+            (for imbalanced data). Both split the epoch between processes under DDP.
         batch_size: Videos per batch.
         num_workers: Decoding worker processes.
     """
@@ -58,7 +64,8 @@ class VideoDataModule(pl.LightningDataModule):
                  backbone: str = "x3d_xs", classes: Optional[list[str]] = None,
                  frames: Optional[int] = None, rate: Optional[int] = None, crop: Optional[int] = None,
                  resize: Optional[int] = None, train_resize: Optional[tuple[int, int]] = None,
-                 num_clips: int = 5, num_crops: Literal[1, 3] = 1, hflip: bool = True, batch_size: int = 8, num_workers: int = 2):
+                 num_clips: int = 5, num_crops: Literal[1, 3] = 1, hflip: bool = True, train_clips: int = 1,
+                 sampler: Literal["shuffle", "balanced"] = "shuffle", batch_size: int = 8, num_workers: int = 2):
         super().__init__()
         self.save_hyperparameters()
         spec = get_spec(backbone)
@@ -67,9 +74,9 @@ class VideoDataModule(pl.LightningDataModule):
             resize=resize or (spec.resize if crop is None else max(spec.resize, crop)),
             train_resize=tuple(train_resize or (spec.train_resize if crop is None else (crop, crop * 5 // 4))))
         if spec.fixed_input and (self.clip.frames, self.clip.crop) != (spec.frames, spec.crop):
-            raise VidclfError(f"{backbone} takes exactly {spec.frames} frames at {spec.crop}x{spec.crop} (its positional "
-                              f"embeddings are fixed), not --data.frames {self.clip.frames} --data.crop {self.clip.crop}; "
-                              f"leave both unset or pick another backbone")
+            raise VidclfError(f"{backbone} takes exactly {spec.frames} frames at {spec.crop}x{spec.crop} (its "
+                              f"positional embeddings are fixed), not --data.frames {self.clip.frames} --data.crop "
+                              f"{self.clip.crop}; leave both unset or pick another backbone")
         self.ignored: dict[tuple[str, str], str] = {}  # (split, path) -> why it is not used
         self._train_items = self._list("train") if train else None
         self._val_items = None
@@ -152,10 +159,15 @@ class VideoDataModule(pl.LightningDataModule):
                                   f"{next(iter(bad.values()))}")
         return [item for item in items if item[0] not in bad]
 
-    def _loader(self, name: str, sampler: Optional[EpochSampler] = None) -> DataLoader:
+    def _loader(self, name: str, sampler: Optional[Sampler] = None) -> DataLoader:
         workers = self.hparams.num_workers
         # a timeline item already holds up to 16 clips of one video
         batch_size = 1 if isinstance(self.datasets[name], VideoWindows) else self.hparams.batch_size
+        trainer = self.trainer
+        if name in ("val", "test") and trainer is not None and trainer.world_size > 1:
+            # each process evaluates a disjoint share, no video padded in twice; metrics are synced
+            sampler = UnrepeatedDistributedSampler(self.datasets[name], trainer.world_size, trainer.global_rank,
+                                                   shuffle=False)
         return DataLoader(self.datasets[name], batch_size=batch_size, sampler=sampler,
                           num_workers=workers, collate_fn=collate, persistent_workers=workers > 0)
 
@@ -163,7 +175,12 @@ class VideoDataModule(pl.LightningDataModule):
         # Epochs begun so far. Read when the epoch's iterator is built (workers prefetch at once);
         # current_epoch still lags there right after a resume, and set_epoch comes too late.
         epoch = lambda: self.trainer.fit_loop.epoch_progress.current.processed if self.trainer else 0  # noqa: E731
-        return self._loader("train", EpochSampler(len(self.datasets["train"]), self.seed, epoch))
+        labels = self.datasets["train"].labels
+        weights = None
+        if self.hparams.sampler == "balanced":
+            counts = Counter(labels)
+            weights = [1.0 / counts[label] for label in labels]
+        return self._loader("train", EpochSampler(len(labels), self.seed, epoch, self.hparams.train_clips, weights))
 
     def val_dataloader(self):
         return self._loader("val") if "val" in self.datasets else []

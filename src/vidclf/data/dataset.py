@@ -56,12 +56,12 @@ class VideoClips(Dataset):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, key: Union[int, tuple[int, int]]) -> dict:
-        """key: a video index, or (epoch, index) from EpochSampler for training."""
-        epoch, index = key if isinstance(key, tuple) else (0, key)
-        # Augmentation depends on (seed, epoch, video) only: the same under any number of workers,
-        # any batch order, and after resuming from a checkpoint.
-        rng = torch.Generator().manual_seed(derived_seed(self.seed, epoch, index))
+    def __getitem__(self, key: Union[int, tuple[int, int, int]]) -> dict:
+        """key: a video index, or (epoch, index, draw) from EpochSampler for training."""
+        epoch, index, draw = key if isinstance(key, tuple) else (0, key, 0)
+        # Augmentation depends on (seed, epoch, video, draw) only: the same under any number of
+        # workers, any batch order, and after resuming from a checkpoint.
+        rng = torch.Generator().manual_seed(derived_seed(self.seed, epoch, index, draw))
         try:
             video = self._read(self.paths[index], rng)
         except DecodeError as err:
@@ -88,7 +88,6 @@ class VideoClips(Dataset):
 
     def _maybe_flip(self, video: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
         return video.flip(-1) if self.hflip and torch.rand((), generator=rng) < 0.5 else video
-
 
     def _read_cached(self, path: str, rng: torch.Generator) -> torch.Tensor:
         """A training clip from the frame cache: consecutive cached frames are `interval` apart;
@@ -147,25 +146,32 @@ class VideoWindows(Dataset):
 
 
 class EpochSampler(Sampler):
-    """Shuffles video indices anew each epoch from (seed, epoch) and yields (epoch, index) keys,
-    so the order and augmentation of every epoch are a function of the seed alone.
+    """Draws each epoch's training items from (seed, epoch) alone and yields (epoch, index, draw)
+    keys, so the order and augmentation of every epoch are a function of the seed.
 
+    `repeats` clips of every video per epoch, shuffled; or, with `weights` (one per video), as many
+    draws with replacement in proportion to them (a class-balanced epoch). Under DDP, Lightning shards
+    this order between processes; every process draws the same order, so their shares are disjoint.
     `epoch` is asked for when an epoch's iterator is made, which with worker processes happens
     before Lightning's set_epoch call.
     """
 
-    def __init__(self, size: int, seed: int, epoch: Callable[[], int], shuffle: bool = True):
-        self.size, self.seed, self.epoch, self.shuffle = size, seed, epoch, shuffle
+    def __init__(self, size: int, seed: int, epoch: Callable[[], int], repeats: int = 1,
+                 weights: Optional[Sequence[float]] = None):
+        self.size, self.seed, self.epoch, self.repeats = size, seed, epoch, repeats
+        self.weights = None if weights is None else torch.as_tensor(weights, dtype=torch.float64)
 
     def __len__(self) -> int:
-        return self.size
+        return self.size * self.repeats
 
-    def __iter__(self) -> Iterator[tuple[int, int]]:
+    def __iter__(self) -> Iterator[tuple[int, int, int]]:
         epoch = self.epoch()
-        order = range(self.size)
-        if self.shuffle:
-            order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed + epoch)).tolist()
-        return iter([(epoch, i) for i in order])
+        rng = torch.Generator().manual_seed(self.seed + epoch)
+        if self.weights is not None:
+            order = torch.multinomial(self.weights, len(self), replacement=True, generator=rng).tolist()
+        else:
+            order = (torch.randperm(len(self), generator=rng) % self.size).tolist()
+        return iter([(epoch, index, draw) for draw, index in enumerate(order)])
 
 
 def spatial_crops(video: torch.Tensor, size: int, count: int) -> torch.Tensor:
