@@ -1,5 +1,6 @@
 """Training-step speed per backbone at its native input: vidclf's default (channels_last_3d) vs plain
-eager (default memory format), forward + backward + AdamW step, measured in the same run.
+eager (default memory format), and channels_last_3d + torch.compile (first step = compile time),
+forward + backward + AdamW step, measured in the same run.
 
 Each backbone runs in its own subprocess so its peak memory is its own (CPU: peak RSS; GPU: peak
 allocated, with bf16 autocast when --device cuda).
@@ -21,24 +22,28 @@ import torch
 from vidclf.backbones import BACKBONES, build_backbone, get_spec
 
 
-def measure(name: str, batch: int, channels_last: bool, device: str, steps: int) -> dict:
+def measure(name: str, batch: int, layout: str, device: str, steps: int) -> dict:
+    channels_last = layout != "eager"
     spec = get_spec(name)
     torch.manual_seed(0)
     net = build_backbone(name, num_classes=10).to(device)
     fmt = torch.channels_last_3d if channels_last else torch.contiguous_format
     net = net.to(memory_format=fmt)
+    model = torch.compile(net) if layout == "compile" else net
     optimizer = torch.optim.AdamW(net.parameters(), lr=1e-4)
     x = torch.randn(batch, 3, spec.frames, spec.crop, spec.crop, device=device).contiguous(memory_format=fmt)
     y = torch.randint(0, 10, (batch,), device=device)
 
     def step():
         with torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda"):
-            loss = torch.nn.functional.cross_entropy(net(x), y)
+            loss = torch.nn.functional.cross_entropy(model(x), y)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    step()  # warm-up
+    first = time.perf_counter()
+    step()  # warm-up (with torch.compile: compiles)
+    first = time.perf_counter() - first
     if device == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
@@ -49,7 +54,7 @@ def measure(name: str, batch: int, channels_last: bool, device: str, steps: int)
         torch.cuda.synchronize()
     seconds = (time.perf_counter() - start) / steps
     peak = torch.cuda.max_memory_allocated() if device == "cuda" else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return {"step_s": seconds, "clips_s": batch / seconds, "peak_mb": peak / 2**20}
+    return {"step_s": seconds, "first_s": first, "clips_s": batch / seconds, "peak_mb": peak / 2**20}
 
 
 def main() -> None:
@@ -58,27 +63,37 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: NAME:channels_last
+    parser.add_argument("--compile", action="store_true", help="also measure channels_last_3d + torch.compile")
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: NAME:LAYOUT
     args = parser.parse_args()
     if args.one:
         name, layout = args.one.split(":")
-        print(json.dumps(measure(name, args.batch, layout == "cl", args.device, args.steps)))
+        print(json.dumps(measure(name, args.batch, layout, args.device, args.steps)))
         return
     names = list(BACKBONES) if args.backbones == "all" else args.backbones.split(",")
     print(f"device {args.device}, batch {args.batch}, {args.steps} timed steps, torch threads {torch.get_num_threads()}")
-    print(f"{'backbone':14s} {'input':>12s} {'eager s/step':>12s} {'vidclf s/step':>13s} {'speed-up':>8s} "
-          f"{'clips/s':>8s} {'peak MB':>8s}")
+    layouts = ("eager", "cl", "compile") if args.compile else ("eager", "cl")
+    print(f"{'backbone':24s} {'input':>12s} {'eager s/step':>12s} {'vidclf s/step':>13s} {'speed-up':>8s} "
+          f"{'clips/s':>8s} {'peak MB':>8s}" + (f" {'compiled s/step':>15s} {'compile s':>9s} {'break-even steps':>16s}"
+                                                 if args.compile else ""))
     for name in names:
         spec = get_spec(name)
         runs = {}
-        for layout in ("eager", "cl"):
+        for layout in layouts:
             out = subprocess.run([sys.executable, __file__, "--one", f"{name}:{layout}", "--batch", str(args.batch),
                                   "--steps", str(args.steps), "--device", args.device],
                                  capture_output=True, text=True, check=True)
             runs[layout] = json.loads(out.stdout.strip().splitlines()[-1])
         e, v = runs["eager"], runs["cl"]
-        print(f"{name:14s} {f'{spec.frames}x{spec.crop}x{spec.crop}':>12s} {e['step_s']:12.2f} {v['step_s']:13.2f} "
-              f"{e['step_s'] / v['step_s']:7.2f}x {v['clips_s']:8.2f} {v['peak_mb']:8.0f}")
+        line = (f"{name:24s} {f'{spec.frames}x{spec.crop}x{spec.crop}':>12s} {e['step_s']:12.2f} {v['step_s']:13.2f} "
+                f"{e['step_s'] / v['step_s']:7.2f}x {v['clips_s']:8.2f} {v['peak_mb']:8.0f}")
+        if args.compile:
+            c = runs["compile"]
+            gain = v["step_s"] - c["step_s"]
+            cost = c["first_s"] - v["first_s"]  # compile time beyond an eager first step
+            even = f"{cost / gain:.0f}" if gain > 0 else "never"
+            line += f" {c['step_s']:15.2f} {cost:9.1f} {even:>16s}"
+        print(line, flush=True)
 
 
 if __name__ == "__main__":

@@ -96,3 +96,14 @@ def test_fit_with_class_weights_and_balanced_sampler(imbalanced, tmp_path, capsy
     assert read_csv(tmp_path / "runs/version_0/metrics.csv")
     assert vidclf(*args, "--model.class_weights", "[1.0, 2.0, 3.0]") == 2
     assert "--model.class_weights has 3 numbers for 2 classes" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_compiled_training_writes_ordinary_checkpoints(tiny_data, tmp_path):
+    args = [*TINY, *QUIET, "--trainer.default_root_dir", tmp_path]
+    assert vidclf("fit", *args, "--model.compile", "true", "--data.train", tiny_data / "train",
+                  "--data.val", tiny_data / "val", "--trainer.max_epochs", "1") == 0
+    fitted = last_val(tmp_path / "version_0")
+    assert vidclf("validate", *args, "--ckpt_path", tmp_path / "version_0/checkpoints/last.ckpt",
+                  "--data.val", tiny_data / "val") == 0
+    assert float(last_val(tmp_path / "version_1")["val/loss"]) == pytest.approx(float(fitted["val/loss"]), abs=1e-4)

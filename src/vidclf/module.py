@@ -34,6 +34,8 @@ class VideoClassifier(pl.LightningModule):
         class_weights: Weights of the classes in the loss: `balanced` (N / (K * videos of the class),
             from the training labels, for imbalanced data) or one number per class. Default: equal.
         channels_last: Run the backbone in channels_last_3d memory format (faster on CPU and GPU).
+        compile: Train with the backbone compiled by torch.compile. Off by default: on CPU it costs
+            about 2 minutes and does not pay back (benchmarks/README.md); try it for long GPU runs.
         aggregate: How the views (clips x crops) of a video combine into its score: the mean of their
             probabilities (prob) or of their logits (logit). Used by validate, test and predict alike.
         finetune: full (train everything), freeze (train only the new head; the backbone's weights and
@@ -49,7 +51,7 @@ class VideoClassifier(pl.LightningModule):
                  class_names: Optional[list[str]] = None, pretrained: Union[bool, str] = False,
                  dropout: float = 0.5, lr: float = 1e-3, weight_decay: float = 0.05, warmup_epochs: float = 1.0,
                  label_smoothing: float = 0.0, class_weights: Union[Literal["balanced"], list[float], None] = None,
-                 channels_last: bool = True,
+                 channels_last: bool = True, compile: bool = False,
                  aggregate: Literal["prob", "logit"] = "prob",
                  finetune: Literal["full", "freeze", "freeze_unfreeze"] = "full", unfreeze_epoch: int = 1,
                  backbone_lr: float = 1.0, train_bn: bool = False):
@@ -190,6 +192,8 @@ class VideoClassifier(pl.LightningModule):
 
     def setup(self, stage: str) -> None:
         self.seed = torch.initial_seed()  # set by --seed_everything
+        if stage == "fit" and self.hparams.compile:
+            self.net.compile()  # in place: parameter names, checkpoints and exports stay as they are
         if stage == "fit" and self.hparams.class_weights == "balanced":
             labels = torch.tensor(self.trainer.datamodule.datasets["train"].labels)
             counts = torch.bincount(labels, minlength=len(self.class_names)).float()
