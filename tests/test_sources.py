@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import write_csv
-from vidclf.data.sources import labelled_videos, unlabelled_videos
+from conftest import QUIET, TINY, read_csv, vidclf, write_csv
+from vidclf.data.sources import has_split, labelled_videos, unlabelled_videos
 from vidclf.errors import VidclfError
 
 
@@ -124,3 +124,29 @@ def test_test_split_is_checked_against_training_videos(tmp_path):
     data = VideoDataModule(train=str(train), test=str(test), scan=False, num_workers=0)
     with pytest.raises(VidclfError, match="a0.mp4 is in both test and train"):
         data.setup("test")
+
+
+def test_data_set_root_with_split_folders_as_kinetics_ships(tiny_data, tmp_path, capsys):
+    """ROOT/train/<class>/..., ROOT/validation/<class>/...: --data.train ROOT trains on train/ and
+    validates on validation/ without further options; a missing split is named."""
+    root = tmp_path / "kinetics"
+    root.mkdir()
+    (root / "train").symlink_to(tiny_data / "train")
+    (root / "validation").symlink_to(tiny_data / "val")
+    runs = tmp_path / "runs"
+    assert vidclf("fit", *TINY, *QUIET, "--data.train", root, "--trainer.max_epochs", "1",
+                  "--trainer.default_root_dir", runs) == 0
+    rows = [r for r in read_csv(runs / "version_0/metrics.csv") if r.get("val/acc")]
+    assert rows and [(p.split("kinetics/")[1], c) for p, c in labelled_videos(str(root)).items] == [
+        (p.split(f"{tiny_data.name}/")[1], c) for p, c in labelled_videos(str(tiny_data / "train")).items]
+    assert len(labelled_videos(str(root), split="val").items) == 15  # the validation folder's videos
+    assert vidclf("test", *QUIET, "--ckpt_path", runs / "version_0/checkpoints/last.ckpt", "--data.test", root) == 2
+    err = capsys.readouterr().err.strip()
+    assert "holds split folders ['train', 'validation'] but none for test (test or testing)" in err and "\n" not in err
+
+
+def test_list_with_split_column_feeds_every_split(tmp_path):
+    rows = [{"path": f"{c}{i}.mp4", "label": c, "split": s} for c in "ab" for i, s in enumerate(["train"] * 3 + ["val"])]
+    listing = write_csv(tmp_path / "all.csv", rows)
+    assert has_split(str(listing), "val") and not has_split(str(listing), "test")
+    assert len(labelled_videos(str(listing), split="val").items) == 2

@@ -15,7 +15,7 @@ from vidclf.backbones import get_spec
 from vidclf.data.cache import FrameCache
 from vidclf.data.dataset import ClipSettings, EpochSampler, VideoClips, VideoWindows, collate
 from vidclf.data.scan import scan
-from vidclf.data.sources import check_disjoint, labelled_videos, unlabelled_videos
+from vidclf.data.sources import check_disjoint, has_split, labelled_videos, unlabelled_videos
 from vidclf.errors import VidclfError
 
 
@@ -23,9 +23,11 @@ class VideoDataModule(pl.LightningDataModule):
     """Videos for training, evaluation and prediction, cut into clips the backbone expects.
 
     Args:
-        train: Training videos: a folder with one subfolder per class, or a list (.csv, .tsv or .jsonl)
-            with path,label and optionally split columns; a list with a split column gives each of
-            train/val/test its rows. Class names are the sorted labels found here.
+        train: Training videos: a folder with one subfolder per class (videos may sit deeper inside
+            a class folder), a data set root with train/, val/ (or validation/) and test/ folders of
+            class folders (as Kinetics ships), or a list (.csv, .tsv or .jsonl) with path,label and
+            optionally split columns. A data set root or a list with a split column also supplies
+            val and test when those are not given. Class names are the sorted labels found here.
         val: Validation videos, same forms as `train`.
         test: Test videos, same forms as `train`.
         predict: Videos to predict: a file, a folder (searched recursively), a glob pattern or a CSV with a
@@ -80,7 +82,7 @@ class VideoDataModule(pl.LightningDataModule):
         self.ignored: dict[tuple[str, str], str] = {}  # (split, path) -> why it is not used
         self._train_items = self._list("train") if train else None
         self._val_items = None
-        if self._train_items is not None and not val and val_split > 0:
+        if self._train_items is not None and not self._source("val") and val_split > 0:
             self._train_items, self._val_items = stratified_split(self._train_items, val_split, torch.initial_seed())
         if classes is None and self._train_items is not None:
             classes = sorted({label for _, label in self._train_items})
@@ -96,7 +98,7 @@ class VideoDataModule(pl.LightningDataModule):
         self.seed = torch.initial_seed()  # set by --seed_everything
         if stage == "fit":
             self.datasets["train"] = self._labelled(self._train_items, "train", train=True)
-        if stage in ("fit", "validate") and (hp.val or self._val_items):
+        if stage in ("fit", "validate") and (self._source("val") or self._val_items):
             self.datasets["val"] = self._labelled(self._val_items or self._list("val"), "val")
         if stage == "test":
             self.datasets["test"] = self._labelled(self._list("test"), "test")
@@ -115,7 +117,7 @@ class VideoDataModule(pl.LightningDataModule):
                                                       num_crops=hp.num_crops)
 
     def _list(self, name: str) -> list:
-        source, root = getattr(self.hparams, name), self.hparams.videos_root
+        source, root = self._source(name), self.hparams.videos_root
         if not source:
             raise VidclfError(f"{name} needs videos; pass --data.{name} PATH")
         if name == "predict":
@@ -124,6 +126,14 @@ class VideoDataModule(pl.LightningDataModule):
             listing = labelled_videos(source, split=name, videos_root=root)
         self.ignored.update({(name, path): f"ignored: {reason}" for path, reason in listing.ignored})
         return listing.items
+
+    def _source(self, name: str) -> Optional[str]:
+        """--data.NAME, or for val/test the training source when it holds that split too (a data set
+        root with train/ val/ test/ folders, or a list with a split column)."""
+        given = getattr(self.hparams, name)
+        if given or name not in ("val", "test") or not has_split(self.hparams.train, name):
+            return given
+        return self.hparams.train
 
     def _labelled(self, items, name: str, train: bool = False) -> VideoClips:
         if items is None:

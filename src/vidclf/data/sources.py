@@ -20,6 +20,8 @@ VIDEO_EXTENSIONS = frozenset(
 
 LABELLED_HELP = "pass a folder with one subfolder per class, or a CSV/TSV/JSONL list with path,label columns"
 LIST_SUFFIXES = (".csv", ".tsv", ".jsonl")
+SPLIT_NAMES = {"train": ("train", "training"), "val": ("val", "valid", "validation", "validate"),
+               "test": ("test", "testing")}
 
 
 def is_video_name(path: Path) -> bool:
@@ -57,6 +59,13 @@ def labelled_videos(source: str, split: Optional[str] = None, videos_root: Optio
     """
     root = _existing(source, LABELLED_HELP)
     if root.is_dir():
+        splits = _split_folders(root)
+        if splits:  # a data set root: ROOT/<split>/<class>/..., as Kinetics ships
+            wanted = split or "train"
+            if wanted not in splits:
+                raise VidclfError(f"{source} holds split folders {sorted(p.name for p in splits.values())} but none "
+                                  f"for {wanted} ({' or '.join(SPLIT_NAMES[wanted])}); pass --data.{wanted} PATH")
+            root = splits[wanted]
         listing = _from_class_folders(root)
     else:
         rows = _read_list(root, need_label=True, videos_root=videos_root)
@@ -67,6 +76,25 @@ def labelled_videos(source: str, split: Optional[str] = None, videos_root: Optio
         raise VidclfError(f"{source}: no videos found{f' for split {split!r}' if split else ''}; {LABELLED_HELP}")
     _no_duplicates(source, [p for p, _ in listing.items])
     return listing
+
+
+def has_split(source: Optional[str], split: str) -> bool:
+    """Whether `source` (a data set root folder, or a list with a split column) holds `split` videos."""
+    path = Path(source).expanduser() if source else None
+    if path is None or not path.exists():
+        return False
+    if path.is_dir():
+        return split in _split_folders(path)
+    if path.suffix.lower() not in LIST_SUFFIXES:
+        return False
+    return any(r.get("split") == split for r in _read_list(path, need_label=False))
+
+
+def _split_folders(root: Path) -> dict[str, Path]:
+    """{split: folder} when every subfolder of `root` is named for a split (train/, val/, test/ ...)."""
+    folders = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    named = {split: p for p in folders for split, names in SPLIT_NAMES.items() if p.name.lower() in names}
+    return named if folders and len(named) == len(folders) else {}
 
 
 def unlabelled_videos(sources: Union[str, list[str]], videos_root: Optional[str] = None) -> Listing:
