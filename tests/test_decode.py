@@ -122,3 +122,26 @@ def test_cached_clip_never_starts_past_a_full_fit(tmp_path):
         frames = data[(epoch, 0, 0)]["video"][0, :, :, 16, 16].int()  # (C, T)
         ids = frames[0] + 256 * frames[1]
         assert (ids - torch.arange(0, 90, 6)).abs().max() <= 1  # frames 0, 6, ..., 84: no repeat at the end
+
+
+@pytest.mark.parametrize("name", ["labeled_actions/waving_hand/imageio_test.webm",
+                                  "unlabeled_human/mmaction2_demo_skeleton.mp4",
+                                  "robustness/rotation/phone_rot180_vfr_fire2.mp4", None])
+def test_skipping_non_reference_frames_never_changes_a_clip(name, tmp_path):
+    """Clips decoded with non-reference frames skipped equal clips decoded frame by frame, on
+    variable-frame-rate files and on x264's default B-frames (where frames are in fact skipped)."""
+    path = str(SHARED_VIDEOS / name) if name else str(tmp_path / "bframes.mp4")
+    if name is None:
+        write_video(path, numbered_frames(300, 64), fps=30, codec="libx264rgb", qp="0")  # default GOP and B-frames
+    rng = np.random.default_rng(0)
+    skipped = 0
+    for _ in range(4):
+        with VideoReader(path) as reader:
+            times = np.sort(rng.uniform(0, reader.info.duration, 13))
+            fast = [f.to_ndarray(format="rgb24") for f in reader._frames_at(times)]
+            skipped += len(reader.skipped)
+        with VideoReader(path) as reader:
+            exact = [f.to_ndarray(format="rgb24") for f in reader._frames_at(times, skip=False)]
+        assert all(np.array_equal(a, b) for a, b in zip(fast, exact))
+    if name is None:
+        assert skipped > 0

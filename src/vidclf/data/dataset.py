@@ -12,8 +12,8 @@ from typing import Callable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import Dataset, Sampler
+from torchvision.transforms.v2.functional import resize
 
 from vidclf.data.cache import FrameCache
 from vidclf.data.decode import DecodeError, VideoReader, clip_times, uniform_starts
@@ -99,9 +99,8 @@ class VideoClips(Dataset):
         short = max(c.crop, int(torch.randint(c.train_resize[0], c.train_resize[1] + 1, (), generator=rng)))
         window = min(min(frames.shape[-2:]), round(c.crop * self.cache.short_side / short))
         frames = random_crop(frames, window, rng)
-        if window != c.crop:
-            frames = F.interpolate(frames.float(), size=(c.crop, c.crop), mode="bilinear", antialias=True,
-                                   align_corners=False).round().clamp(0, 255).to(torch.uint8)
+        if window != c.crop:  # uint8 channels-last: torchvision's vectorised antialiased path, ~8x float's speed
+            frames = resize(frames.contiguous(memory_format=torch.channels_last), [c.crop, c.crop], antialias=True)
         return self._maybe_flip(frames.permute(1, 0, 2, 3)[None], rng)  # (1, C, T, H, W)
 
 

@@ -88,20 +88,29 @@ class VideoReader:
             out[slot] = converted[id(frame)]
         return np.stack(out).reshape(*times.shape, *out[0].shape)
 
-    def _frames_at(self, wanted: np.ndarray) -> list:
-        """The frame on screen at each of the sorted `wanted` times."""
+    def _frames_at(self, wanted: np.ndarray, skip: bool = True) -> list:
+        """The frame on screen at each of the sorted `wanted` times.
+
+        With `skip`, frames no other frame depends on (non-reference B-frames) are not decoded unless
+        one of them may be on screen at a wanted time: ~40% of the frames between the keyframe and
+        a clip's end. If a skipped frame turns out to be the one on screen (a variable-rate gap),
+        the clip is decoded again without skipping, so the result is always exact.
+        """
         out: list = []
+        times: list[float] = []  # time of each frame in `out`
+        self.skipped: list[float] = []  # times of packets decoded with non-reference frames skipped
         prev, prev_t, aimed = None, 0.0, 0.0  # aimed: the time the last seek went for
         try:
             while len(out) < len(wanted):
                 target = wanted[len(out)]
-                if target - prev_t > SEEK_GAP:
+                if target - prev_t > SEEK_GAP or not skip and not out:
                     self._seek(target)
                     prev, aimed = None, target
-                for frame in self.container.decode(self.stream):
+                for frame in self._decode(wanted, out, skip):
                     t = self._time(frame, prev_t if prev is not None else None)
                     while len(out) < len(wanted) and t > wanted[len(out)] + 1e-6:
                         out.append(prev if prev is not None else frame)
+                        times.append(prev_t if prev is not None else t)
                     prev, prev_t = frame, t
                     if len(out) == len(wanted):
                         break
@@ -111,9 +120,31 @@ class VideoReader:
                     if prev is None:
                         raise DecodeError("no decodable video frames")
                     out += [prev] * (len(wanted) - len(out))
+                    times += [prev_t] * (len(wanted) - len(times))
         except av.error.FFmpegError as err:
             raise DecodeError(f"decoding failed: {_reason(err)}") from None
+        finally:
+            self.stream.codec_context.skip_frame = "DEFAULT"
+        if skip and any(shown < s <= w + 1e-6 for s in self.skipped for shown, w in zip(times, wanted)):
+            return self._frames_at(wanted, skip=False)
         return out
+
+    def _decode(self, wanted: np.ndarray, out: list, skip: bool):
+        """Decoded frames from the current position; with `skip`, non-reference frames that cannot
+        be on screen at a wanted time still pending (wanted[len(out):]) are skipped."""
+        context, tb = self.stream.codec_context, self.stream.time_base
+        for packet in self.container.demux(self.stream):
+            if skip and packet.pts is not None and packet.duration and tb:
+                t = float(packet.pts * tb) - self.start
+                pending = wanted[len(out):]
+                i = int(np.searchsorted(pending, t - 1e-6))
+                shown = i < len(pending) and pending[i] < t + 1.5 * float(packet.duration * tb)
+                context.skip_frame = "DEFAULT" if shown else "NONREF"
+                if not shown:
+                    self.skipped.append(t)
+            else:
+                context.skip_frame = "DEFAULT"
+            yield from packet.decode()
 
     def _time(self, frame, prev_t) -> float:
         if frame.pts is not None and frame.time_base:
