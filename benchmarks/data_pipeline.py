@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -59,21 +60,51 @@ def worker_peaks(loader_iter) -> list[int]:
     return peaks
 
 
-def time_loader(dataset, clips: int, workers: int) -> tuple[float, list[int]]:
-    """Clips/s per decoding process, and peak RSS per worker."""
+class WorkerMemory:
+    """Peak private memory (USS: the pages only this worker holds, sampled every 0.1 s from
+    /proc/PID/smaps_rollup) of each DataLoader worker of `iterator`. Unlike the peak RSS it leaves out
+    the parent's pages a forked worker shares, so it is what each extra worker costs."""
+
+    def __init__(self, iterator):
+        self.pids = [w.pid for w in getattr(iterator, "_workers", [])]
+        self.peak = dict.fromkeys(self.pids, 0)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+
+    def _sample(self) -> None:
+        while not self.stop.wait(0.1):
+            for pid in self.pids:
+                try:
+                    with open(f"/proc/{pid}/smaps_rollup") as f:
+                        kb = sum(int(line.split()[1]) for line in f if line.startswith(("Private_Clean", "Private_Dirty")))
+                except OSError:
+                    continue
+                self.peak[pid] = max(self.peak[pid], kb // 1024)
+
+    def close(self) -> list[int]:
+        self.stop.set()
+        self.thread.join()
+        return list(self.peak.values())
+
+
+def time_loader(dataset, clips: int, workers: int) -> tuple[float, list[int], list[int]]:
+    """Clips/s per decoding process, peak RSS and peak private memory per worker."""
     sampler = EpochSampler(len(dataset), seed=0, epoch=lambda: 0)
     loader = DataLoader(dataset, batch_size=1, sampler=sampler, num_workers=workers, collate_fn=collate,
                         persistent_workers=False, prefetch_factor=2 if workers else None)
-    done, start, peaks = 0, time.perf_counter(), []
+    done, start, peaks, private = 0, time.perf_counter(), [], []
     while done < clips:
         iterator = iter(loader)
+        memory = WorkerMemory(iterator)
         for batch in iterator:
             done += 1
             if done >= clips:
                 break
         peaks = worker_peaks(iterator) or peaks
+        private = memory.close() or private
         del iterator
-    return clips / (time.perf_counter() - start) / max(1, workers), peaks
+    return clips / (time.perf_counter() - start) / max(1, workers), peaks, private
 
 
 def flash_dataset(paths: list[str], spec):
@@ -101,16 +132,17 @@ def flash_dataset(paths: list[str], spec):
                                torch.utils.data.RandomSampler, transform=transform, decode_audio=False)
 
 
-def time_flash(paths: list[str], spec, clips: int, workers: int) -> tuple[float, list[int]]:
+def time_flash(paths: list[str], spec, clips: int, workers: int) -> tuple[float, list[int], list[int]]:
     loader = DataLoader(flash_dataset(paths * (clips // len(paths) + 1), spec), batch_size=1, num_workers=workers)
     start, done = time.perf_counter(), 0
     iterator = iter(loader)
+    memory = WorkerMemory(iterator)
     for _ in iterator:
         done += 1
         if done >= clips:
             break
     peaks = worker_peaks(iterator)
-    return clips / (time.perf_counter() - start) / max(1, workers), peaks
+    return clips / (time.perf_counter() - start) / max(1, workers), peaks, memory.close()
 
 
 def ceiling(paths: list[str], spec, repeats: int = 1) -> float:
@@ -140,7 +172,8 @@ def main() -> None:
     corpus = build_corpus(Path(args.corpus))
     print(f"x3d_s train clips: {clip.frames} frames every {clip.interval:.3f} s, short side {clip.train_resize}, "
           f"crop {clip.crop}; {args.clips} clips per row; ffmpeg: {bool(shutil.which('ffmpeg'))}")
-    print(f"{'input':10s} {'method':28s} {'workers':>7s} {'clips/s/proc':>12s} {'vs Flash':>8s} {'peak RSS/worker MB':>18s}")
+    print(f"{'input':10s} {'method':28s} {'workers':>7s} {'clips/s/proc':>12s} {'vs Flash':>8s} "
+          f"{'peak RSS/worker MB':>18s} {'peak private/worker MB':>22s}")
     with tempfile.TemporaryDirectory() as cache_dir:
         for name, paths in corpus.items():
             cache = FrameCache(cache_dir, clip.interval, max(clip.train_resize[1], clip.crop))
@@ -156,9 +189,10 @@ def main() -> None:
                     dataset = VideoClips(paths * (args.clips // len(paths) + 1), [0] * len(paths) * (args.clips // len(paths) + 1),
                                          clip, train=True, cache=c)
                     rows.append((label, workers, *time_loader(dataset, args.clips, workers), flash[0]))
-            for label, workers, rate, peaks, flash_rate in rows:
+            for label, workers, rate, peaks, private, flash_rate in rows:
                 peak = f"{max(peaks)}" if peaks else "-"
-                print(f"{name:10s} {label:28s} {workers:7d} {rate:12.2f} {rate / flash_rate:7.1f}x {peak:>18s}")
+                own = f"{max(private)}" if private else "-"
+                print(f"{name:10s} {label:28s} {workers:7d} {rate:12.2f} {rate / flash_rate:7.1f}x {peak:>18s} {own:>22s}")
             print(f"{name:10s} {'decode ceiling (1 thread)':28s} {'':7s} {ceiling(paths, spec):12.2f}")
             print(f"{name:10s} cache size {mb / hours / 1000:.2f} GB per hour of video")
             for f in Path(cache_dir).iterdir():
