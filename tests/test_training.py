@@ -107,3 +107,13 @@ def test_compiled_training_writes_ordinary_checkpoints(tiny_data, tmp_path):
     assert vidclf("validate", *args, "--ckpt_path", tmp_path / "version_0/checkpoints/last.ckpt",
                   "--data.val", tiny_data / "val") == 0
     assert float(last_val(tmp_path / "version_1")["val/loss"]) == pytest.approx(float(fitted["val/loss"]), abs=1e-4)
+
+
+def test_bf16_and_gradient_accumulation(tiny_data, tmp_path):
+    """bf16 autocast (on CPU here) and accumulation: half the optimizer steps, metrics written."""
+    assert vidclf("fit", *TINY, *QUIET, "--data.batch_size", "2", "--data.train", tiny_data / "train",
+                  "--data.val", tiny_data / "val", "--trainer.max_epochs", "1", "--trainer.precision", "bf16-mixed",
+                  "--trainer.accumulate_grad_batches", "2", "--trainer.default_root_dir", tmp_path) == 0
+    rows = read_csv(tmp_path / "version_0/metrics.csv")
+    assert {int(r["step"]) for r in rows} == {2}  # 6 batches of 2, 3 optimizer steps (logged at step 2)
+    assert float(last_val(tmp_path / "version_0")["val/loss"]) > 0
