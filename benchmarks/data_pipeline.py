@@ -88,23 +88,23 @@ class WorkerMemory:
         return list(self.peak.values())
 
 
+def drain(loader: DataLoader, clips: int, workers: int) -> tuple[float, list[int], list[int]]:
+    """Clips/s per decoding process over the first `clips` items, peak RSS and peak private memory
+    per worker (the loader's dataset holds at least `clips` items)."""
+    start = time.perf_counter()
+    iterator = iter(loader)
+    memory = WorkerMemory(iterator)
+    for done, _ in enumerate(iterator, start=1):
+        if done >= clips:
+            break
+    peaks = worker_peaks(iterator)
+    return clips / (time.perf_counter() - start) / max(1, workers), peaks, memory.close()
+
+
 def time_loader(dataset, clips: int, workers: int) -> tuple[float, list[int], list[int]]:
-    """Clips/s per decoding process, peak RSS and peak private memory per worker."""
     sampler = EpochSampler(len(dataset), seed=0, epoch=lambda: 0)
-    loader = DataLoader(dataset, batch_size=1, sampler=sampler, num_workers=workers, collate_fn=collate,
-                        persistent_workers=False, prefetch_factor=2 if workers else None)
-    done, start, peaks, private = 0, time.perf_counter(), [], []
-    while done < clips:
-        iterator = iter(loader)
-        memory = WorkerMemory(iterator)
-        for batch in iterator:
-            done += 1
-            if done >= clips:
-                break
-        peaks = worker_peaks(iterator) or peaks
-        private = memory.close() or private
-        del iterator
-    return clips / (time.perf_counter() - start) / max(1, workers), peaks, private
+    return drain(DataLoader(dataset, batch_size=1, sampler=sampler, num_workers=workers, collate_fn=collate),
+                 clips, workers)
 
 
 def flash_dataset(paths: list[str], spec):
@@ -133,16 +133,8 @@ def flash_dataset(paths: list[str], spec):
 
 
 def time_flash(paths: list[str], spec, clips: int, workers: int) -> tuple[float, list[int], list[int]]:
-    loader = DataLoader(flash_dataset(paths * (clips // len(paths) + 1), spec), batch_size=1, num_workers=workers)
-    start, done = time.perf_counter(), 0
-    iterator = iter(loader)
-    memory = WorkerMemory(iterator)
-    for _ in iterator:
-        done += 1
-        if done >= clips:
-            break
-    peaks = worker_peaks(iterator)
-    return clips / (time.perf_counter() - start) / max(1, workers), peaks, memory.close()
+    dataset = flash_dataset(paths * (clips // len(paths) + 1), spec)
+    return drain(DataLoader(dataset, batch_size=1, num_workers=workers), clips, workers)
 
 
 def ceiling(paths: list[str], spec, repeats: int = 1) -> float:

@@ -117,3 +117,12 @@ def test_bf16_and_gradient_accumulation(tiny_data, tmp_path):
     rows = read_csv(tmp_path / "version_0/metrics.csv")
     assert {int(r["step"]) for r in rows} == {2}  # 6 batches of 2, 3 optimizer steps (logged at step 2)
     assert float(last_val(tmp_path / "version_0")["val/loss"]) > 0
+
+
+def test_predict_refuses_several_processes_in_one_line(trained, tiny_data, tmp_path, capsys):
+    assert vidclf("predict", "--ckpt_path", trained / "checkpoints/best.ckpt", "--data.predict", tiny_data / "val",
+                  "--output", tmp_path / "p.csv", "--trainer.strategy", "ddp", "--trainer.devices", "2",
+                  "--trainer.accelerator", "cpu") == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("vidclf: error: predict runs in one process; pass --trainer.devices 1 and drop "
+                   "--trainer.strategy ddp") and not (tmp_path / "p.csv").exists()

@@ -128,19 +128,9 @@ class VideoClassifier(pl.LightningModule):
 
     def on_validation_epoch_start(self) -> None:
         self.confusion["val"].reset()
-        self._share_buffers()
 
     def on_test_epoch_start(self) -> None:
         self.confusion["test"].reset()
-        self._share_buffers()
-
-    def _share_buffers(self) -> None:
-        """Under DDP, BatchNorm statistics drift apart between processes by their last batches (DDP
-        broadcasts buffers only before training forwards): evaluate every share of the videos with
-        process 0's, the ones checkpoints keep."""
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            for buffer in self.net.buffers():
-                torch.distributed.broadcast(buffer, src=0)
 
     def training_step(self, batch: dict, batch_idx: int):
         return self._step(batch, "train")
