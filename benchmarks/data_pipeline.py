@@ -4,12 +4,13 @@ Builds a Kinetics-like corpus (10 s, 30 fps, H.264 with x264's default GOP, 340x
 1920x1080) and times random training clips for x3d_s (13 frames, one every 6th of 30 fps, short
 side 182-228, 160 px crop, flip), reporting clips/s per decoding process and peak RSS per worker.
 
-    .venv/bin/python benchmarks/data_pipeline.py [--corpus DIR] [--clips 48]
+    .venv/bin/python benchmarks/data_pipeline.py [--corpus DIR] [--clips 480] [--seconds 30] [--batch 8]
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import shutil
 import subprocess
@@ -26,6 +27,7 @@ from torch.utils.data import DataLoader
 
 from vidclf.backbones import get_spec
 from vidclf.data.cache import FrameCache
+from vidclf.data.datamodule import VideoDataModule
 from vidclf.data.dataset import ClipSettings, EpochSampler, VideoClips, collate
 from vidclf.synthetic import render_motion, write_video
 
@@ -88,23 +90,25 @@ class WorkerMemory:
         return list(self.peak.values())
 
 
-def drain(loader: DataLoader, clips: int, workers: int) -> tuple[float, list[int], list[int]]:
-    """Clips/s per decoding process over the first `clips` items, peak RSS and peak private memory
-    per worker (the loader's dataset holds at least `clips` items)."""
-    start = time.perf_counter()
+def drain(loader: DataLoader, clips: int, workers: int, seconds: float) -> tuple[float, list[int], list[int]]:
+    """Clips/s per decoding process over the first `clips` clips or `seconds`, whichever comes first
+    (but at least a batch from every worker; worker start-up included), peak RSS and peak private
+    memory per worker (the loader's dataset holds at least `clips` items)."""
+    start, done, least = time.perf_counter(), 0, loader.batch_size * max(1, workers)
     iterator = iter(loader)
     memory = WorkerMemory(iterator)
-    for done, _ in enumerate(iterator, start=1):
-        if done >= clips:
+    for batch in iterator:
+        done += len(batch["label"])
+        if done >= clips or time.perf_counter() - start > seconds and done >= least:
             break
     peaks = worker_peaks(iterator)
-    return clips / (time.perf_counter() - start) / max(1, workers), peaks, memory.close()
+    return done / (time.perf_counter() - start) / max(1, workers), peaks, memory.close()
 
 
-def time_loader(dataset, clips: int, workers: int) -> tuple[float, list[int], list[int]]:
+def time_loader(dataset, args, workers: int) -> tuple[float, list[int], list[int]]:
     sampler = EpochSampler(len(dataset), seed=0, epoch=lambda: 0)
-    return drain(DataLoader(dataset, batch_size=1, sampler=sampler, num_workers=workers, collate_fn=collate),
-                 clips, workers)
+    loader = DataLoader(dataset, batch_size=args.batch, sampler=sampler, num_workers=workers, collate_fn=collate)
+    return drain(loader, args.clips, workers, args.seconds)
 
 
 def flash_dataset(paths: list[str], spec):
@@ -132,9 +136,9 @@ def flash_dataset(paths: list[str], spec):
                                torch.utils.data.RandomSampler, transform=transform, decode_audio=False)
 
 
-def time_flash(paths: list[str], spec, clips: int, workers: int) -> tuple[float, list[int], list[int]]:
-    dataset = flash_dataset(paths * (clips // len(paths) + 1), spec)
-    return drain(DataLoader(dataset, batch_size=1, num_workers=workers), clips, workers)
+def time_flash(paths: list[str], spec, args, workers: int) -> tuple[float, list[int], list[int]]:
+    dataset = flash_dataset(paths * (args.clips // len(paths) + 1), spec)
+    return drain(DataLoader(dataset, batch_size=args.batch, num_workers=workers), args.clips, workers, args.seconds)
 
 
 def ceiling(paths: list[str], spec, repeats: int = 1) -> float:
@@ -156,14 +160,17 @@ def ceiling(paths: list[str], spec, repeats: int = 1) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", default=str(Path(tempfile.gettempdir()) / "vidclf-bench-corpus"))
-    parser.add_argument("--clips", type=int, default=48, help="clips timed per measurement")
+    parser.add_argument("--clips", type=int, default=480, help="clips timed per measurement (at most)")
+    parser.add_argument("--seconds", type=float, default=30.0, help="time per measurement (at most)")
+    parser.add_argument("--batch", type=int, default=inspect.signature(VideoDataModule).parameters["batch_size"].default,
+                        help="clips per batch (default: vidclf's --data.batch_size default)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     spec = get_spec("x3d_s")
     clip = ClipSettings(spec.frames, spec.rate, spec.crop, spec.resize, spec.train_resize)
     corpus = build_corpus(Path(args.corpus))
     print(f"x3d_s train clips: {clip.frames} frames every {clip.interval:.3f} s, short side {clip.train_resize}, "
-          f"crop {clip.crop}; {args.clips} clips per row; ffmpeg: {bool(shutil.which('ffmpeg'))}")
+          f"crop {clip.crop}; batch {args.batch}; {args.clips} clips or {args.seconds:.0f} s per row; ffmpeg: {bool(shutil.which('ffmpeg'))}")
     print(f"{'input':10s} {'method':28s} {'workers':>7s} {'clips/s/proc':>12s} {'vs Flash':>8s} "
           f"{'peak RSS/worker MB':>18s} {'peak private/worker MB':>22s}")
     with tempfile.TemporaryDirectory() as cache_dir:
@@ -175,12 +182,12 @@ def main() -> None:
             hours = len(paths) * 10 / 3600
             rows = []
             for workers in (0, 1, 2):
-                flash = time_flash(paths, spec, args.clips // 2, workers)
+                flash = time_flash(paths, spec, args, workers)
                 rows.append(("Flash (pytorchvideo)", workers, *flash, flash[0]))
                 for label, c in (("vidclf uncached", None), ("vidclf cache warm", cache)):
                     dataset = VideoClips(paths * (args.clips // len(paths) + 1), [0] * len(paths) * (args.clips // len(paths) + 1),
                                          clip, train=True, cache=c)
-                    rows.append((label, workers, *time_loader(dataset, args.clips, workers), flash[0]))
+                    rows.append((label, workers, *time_loader(dataset, args, workers), flash[0]))
             for label, workers, rate, peaks, private, flash_rate in rows:
                 peak = f"{max(peaks)}" if peaks else "-"
                 own = f"{max(private)}" if private else "-"

@@ -100,6 +100,7 @@ class VideoClips(Dataset):
         window = min(min(frames.shape[-2:]), round(c.crop * self.cache.short_side / short))
         frames = random_crop(frames, window, rng)
         if window != c.crop:  # uint8 channels-last: torchvision's vectorised antialiased path, ~8x float's speed
+            # (the crop is a view: the copy below takes only its pixels)
             frames = resize(frames.contiguous(memory_format=torch.channels_last), [c.crop, c.crop], antialias=True)
         return self._maybe_flip(frames.permute(1, 0, 2, 3)[None], rng)  # (1, C, T, H, W)
 
@@ -206,8 +207,10 @@ def collate(items: list[dict]) -> dict:
         "label": torch.tensor([it["label"] for it in ok], dtype=torch.long),
         "failed": [(it["index"], it["error"]) for it in items if "error" in it],
     }
-    if ok:
-        batch["video"] = torch.stack([it["video"] for it in ok])  # (B, N, C, T, H, W) uint8
+    if ok:  # (B, N, C, T, H, W) uint8, channels innermost in memory as decoded: stacking is a plain
+        # copy, and the float batch is already in the channels_last_3d layout the model runs in
+        videos = torch.stack([it["video"].permute(0, 2, 3, 4, 1) for it in ok])
+        batch["video"] = videos.permute(0, 1, 5, 2, 3, 4)
     if ok and "starts" in ok[0]:  # timeline items (batch size 1)
         batch["starts"] = torch.stack([it["starts"] for it in ok])
     return batch
