@@ -10,6 +10,8 @@ side 182-228, 160 px crop, flip), reporting clips/s per decoding process and pea
 from __future__ import annotations
 
 import argparse
+import ctypes
+import gc
 import inspect
 import os
 import shutil
@@ -34,10 +36,11 @@ from vidclf.synthetic import render_motion, write_video
 SIZES = {"340x256": (340, 256, 8), "1280x720": (1280, 720, 4), "1920x1080": (1920, 1080, 2)}  # w, h, videos
 
 
-def build_corpus(root: Path) -> dict[str, list[str]]:
+def build_corpus(root: Path, sizes: list[str]) -> dict[str, list[str]]:
     corpus = {}
     rng = np.random.default_rng(0)
-    for name, (w, h, count) in SIZES.items():
+    for name in sizes:
+        w, h, count = SIZES[name]
         folder = root / name
         folder.mkdir(parents=True, exist_ok=True)
         corpus[name] = []
@@ -94,6 +97,8 @@ def drain(loader: DataLoader, clips: int, workers: int, seconds: float) -> tuple
     """Clips/s per decoding process over the first `clips` clips or `seconds`, whichever comes first
     (but at least a batch from every worker; worker start-up included), peak RSS and peak private
     memory per worker (the loader's dataset holds at least `clips` items)."""
+    gc.collect()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)  # workers fork from this process: hand back what earlier rows freed
     start, done, least = time.perf_counter(), 0, loader.batch_size * max(1, workers)
     iterator = iter(loader)
     memory = WorkerMemory(iterator)
@@ -160,6 +165,7 @@ def ceiling(paths: list[str], spec, repeats: int = 1) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", default=str(Path(tempfile.gettempdir()) / "vidclf-bench-corpus"))
+    parser.add_argument("--sizes", default=",".join(SIZES), help="which corpora to time")
     parser.add_argument("--clips", type=int, default=480, help="clips timed per measurement (at most)")
     parser.add_argument("--seconds", type=float, default=30.0, help="time per measurement (at most)")
     parser.add_argument("--batch", type=int, default=inspect.signature(VideoDataModule).parameters["batch_size"].default,
@@ -168,7 +174,7 @@ def main() -> None:
     torch.set_num_threads(1)
     spec = get_spec("x3d_s")
     clip = ClipSettings(spec.frames, spec.rate, spec.crop, spec.resize, spec.train_resize)
-    corpus = build_corpus(Path(args.corpus))
+    corpus = build_corpus(Path(args.corpus), args.sizes.split(","))
     print(f"x3d_s train clips: {clip.frames} frames every {clip.interval:.3f} s, short side {clip.train_resize}, "
           f"crop {clip.crop}; batch {args.batch}; {args.clips} clips or {args.seconds:.0f} s per row; ffmpeg: {bool(shutil.which('ffmpeg'))}")
     print(f"{'input':10s} {'method':28s} {'workers':>7s} {'clips/s/proc':>12s} {'vs Flash':>8s} "

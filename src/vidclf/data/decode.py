@@ -90,27 +90,35 @@ class VideoReader:
         """
         flat = times.reshape(-1)
         order = np.argsort(flat, kind="stable")
-        frames = self._frames_at(flat[order].tolist())
-        converted: dict[int, np.ndarray] = {}  # a frame kept for several times is converted once
         out = [None] * len(flat)
-        for slot, frame in zip(order, frames):
-            if id(frame) not in converted:
-                converted[id(frame)] = self._to_rgb(frame, short_side)
-            out[slot] = converted[id(frame)]
+        for slot, image in zip(order, self._frames_at(flat[order].tolist(), short_side)):
+            out[slot] = image
         return np.stack(out).reshape(*times.shape, *out[0].shape)
 
-    def _frames_at(self, wanted: list[float], skip: bool = True) -> list:
-        """The frame on screen at each of the sorted `wanted` times.
+    def _frames_at(self, wanted: list[float], short_side: int, skip: bool = True) -> list[np.ndarray]:
+        """The frame on screen at each of the sorted `wanted` times, as RGB with `short_side`.
+
+        Each frame is converted as soon as it is picked (once, however many times it is picked), so
+        only the small images are held: not a full-size decoded frame per wanted time.
 
         With `skip`, frames no other frame depends on (non-reference B-frames) are not decoded unless
         one of them may be on screen at a wanted time: ~40% of the frames between the keyframe and
         a clip's end. If a skipped frame turns out to be the one on screen (a variable-rate gap),
         the clip is decoded again without skipping, so the result is always exact.
         """
-        out: list = []
+        out: list[np.ndarray] = []
         times: list[float] = []  # time of each frame in `out`
         self.skipped: list[float] = []  # times of packets decoded with non-reference frames skipped
         prev, prev_t, aimed = None, 0.0, 0.0  # aimed: the time the last seek went for
+        picked = (None, None)  # the last frame picked and its image
+
+        def pick(frame, t: float) -> None:
+            nonlocal picked
+            if picked[0] is not frame:
+                picked = (frame, self._to_rgb(frame, short_side))
+            out.append(picked[1])
+            times.append(t)
+
         try:
             while len(out) < len(wanted):
                 target = wanted[len(out)]
@@ -120,8 +128,10 @@ class VideoReader:
                 for frame in self._decode(wanted, out, skip):
                     t = self._time(frame, prev_t if prev is not None else None)
                     while len(out) < len(wanted) and t > wanted[len(out)] + 1e-6:
-                        out.append(prev if prev is not None else frame)
-                        times.append(prev_t if prev is not None else t)
+                        if prev is None:  # wanted before the first frame: the first frame
+                            pick(frame, t)
+                        else:
+                            pick(prev, prev_t)
                     prev, prev_t = frame, t
                     if len(out) == len(wanted):
                         break
@@ -130,8 +140,8 @@ class VideoReader:
                 else:  # end of stream: pad with the last frame
                     if prev is None:
                         raise DecodeError("no decodable video frames")
-                    out += [prev] * (len(wanted) - len(out))
-                    times += [prev_t] * (len(wanted) - len(times))
+                    while len(out) < len(wanted):
+                        pick(prev, prev_t)
         except av.error.FFmpegError as err:
             raise DecodeError(f"decoding failed: {_reason(err)}") from None
         finally:
@@ -139,7 +149,7 @@ class VideoReader:
         if skip and self.skipped:
             skipped = np.asarray(self.skipped)[:, None]
             if ((np.asarray(times) < skipped) & (skipped <= np.asarray(wanted) + 1e-6)).any():
-                return self._frames_at(wanted, skip=False)
+                return self._frames_at(wanted, short_side, skip=False)
         return out
 
     def _decode(self, wanted: list[float], out: list, skip: bool):
