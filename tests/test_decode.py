@@ -124,6 +124,27 @@ def test_cached_clip_never_starts_past_a_full_fit(tmp_path):
         assert (ids - torch.arange(0, 90, 6)).abs().max() <= 1  # frames 0, 6, ..., 84: no repeat at the end
 
 
+@pytest.mark.parametrize("cached", [False, True])
+def test_training_batch_holds_the_clip_frames_channels_last(tmp_path, cached):
+    """A collated batch has each clip's frames in order, and its float version is already in the
+    channels_last_3d layout the backbone runs in (no copy before the model)."""
+    from vidclf.data.cache import FrameCache
+    from vidclf.data.dataset import ClipSettings, EpochSampler, VideoClips, collate
+
+    path = tmp_path / "numbered.mp4"
+    write_video(str(path), numbered_frames(90), fps=30, codec="libx264rgb", qp="0")
+    clip = ClipSettings(frames=5, rate=6, crop=32, resize=32, train_resize=(32, 40))
+    cache = FrameCache(str(tmp_path / "c"), 0.2, 40) if cached else None
+    data = VideoClips([str(path)] * 3, [0, 1, 2], clip, train=True, cache=cache)
+    batch = collate([data[key] for key in EpochSampler(3, seed=0, epoch=lambda: 0)])
+    video = batch["video"]
+    assert video.shape == (3, 1, 3, 5, 32, 32) and video.dtype == torch.uint8
+    ids = video[:, 0, 0, :, 16, 16].int() + 256 * video[:, 0, 1, :, 16, 16].int()  # (B, T)
+    steps = ids[:, 1:] - ids[:, :-1]
+    assert (steps - 6).abs().max() <= 1  # one frame every 6th, in order, in every clip
+    assert (video.float().flatten(0, 1)).is_contiguous(memory_format=torch.channels_last_3d)
+
+
 @pytest.mark.parametrize("name", ["labeled_actions/waving_hand/imageio_test.webm",
                                   "unlabeled_human/mmaction2_demo_skeleton.mp4",
                                   "robustness/rotation/phone_rot180_vfr_fire2.mp4", None])
