@@ -9,8 +9,8 @@ import re
 import sys
 import warnings
 from pathlib import Path
-from typing import Optional
 
+import torch
 from jsonargparse import set_parsing_settings
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
@@ -33,7 +33,7 @@ DATA_EVAL_KEYS = ("num_clips", "num_crops")
 class VidclfParser(LightningArgumentParser):
     """Parse errors as one line that names the key and, for a misspelling, the closest valid one."""
 
-    def error(self, message: str, ex: Optional[Exception] = None):
+    def error(self, message: str, ex: Exception | None = None):
         if os.environ.get("VIDCLF_DEBUG"):
             super().error(message, ex)
         text = _short_type_error(" ".join(message.split()))
@@ -134,10 +134,10 @@ class VidclfCLI(LightningCLI):
 RUN_VERSION = "VIDCLF_RUN_VERSION"
 
 
-def run_loggers(root: str, version: Optional[str] = None) -> list:
+def run_loggers(root: str, version: str | None = None) -> list:
     """CSV and TensorBoard logs in one run directory ROOT/version_N (checkpoints go beside them);
     a new N unless `version` names the run being resumed."""
-    if int(os.environ.get("LOCAL_RANK", 0)) > 0 and RUN_VERSION in os.environ:
+    if int(os.environ.get("LOCAL_RANK", "0")) > 0 and RUN_VERSION in os.environ:
         version = os.environ[RUN_VERSION]  # a DDP worker process logs into the run its launcher chose
     if version is None:
         taken = [int(p.name[8:]) for p in Path(root).glob("version_*") if p.name[8:].isdigit()]
@@ -175,3 +175,9 @@ def main(args=None) -> None:
             raise
         print(f"vidclf: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
+    # After a run with several processes, close the process group while the interpreter is whole:
+    # left to exit, Gloo's threads still hold tensors and the process aborts ("terminate called
+    # without an active exception", pytorch/pytorch#190489), failing a finished run. Only on
+    # success: after an error other processes may still be in a collective, and this would hang.
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
