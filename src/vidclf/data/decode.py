@@ -155,7 +155,7 @@ class VideoReader:
     def _decode(self, wanted: list[float], out: list, skip: bool):
         """Decoded frames from the current position; with `skip`, non-reference frames that cannot
         be on screen at a wanted time still pending (wanted[len(out):]) are skipped."""
-        context, tb, mode = self.stream.codec_context, self.tb, None
+        context, tb = self.stream.codec_context, self.tb
         for packet in self.container.demux(self.stream):
             shown = True
             if skip and packet.pts is not None and packet.duration and tb:
@@ -164,8 +164,7 @@ class VideoReader:
                 shown = i < len(wanted) and wanted[i] < t + 1.5 * packet.duration * tb
                 if not shown:
                     self.skipped.append(t)
-            if mode != shown:  # setting the option costs more than comparing
-                context.skip_frame, mode = "DEFAULT" if shown else "NONREF", shown
+            context.skip_frame = "DEFAULT" if shown else "NONREF"
             yield from packet.decode()
 
     def _time(self, frame, prev_t) -> float:
