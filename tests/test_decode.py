@@ -99,7 +99,8 @@ def test_frame_cache_serves_the_grid_frames_and_follows_the_file(tmp_path):
     path = tmp_path / "numbered.mp4"
     write_video(str(path), numbered_frames(90), fps=30, codec="libx264rgb", qp="0")  # 3 s
     cache = FrameCache(str(tmp_path / "cache"), interval=0.2, short_side=32)
-    blob, offsets = cache.frames(str(path))
+    blob, offsets, warning = cache.frames(str(path))
+    assert warning == ""
     assert len(offsets) - 1 == 15  # one frame every 0.2 s over 3 s
     frames = FrameCache.decode(blob, offsets, [0, 1, 7, 99])  # (T, C, H, W); past the end -> last
     ids = frames[:, 0, 16, 16].int() + 256 * frames[:, 1, 16, 16].int()

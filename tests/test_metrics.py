@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from vidclf.callbacks import per_class_rows
+from vidclf.reports.evaluation import per_class_rows
 from vidclf.module import video_metrics
 
 

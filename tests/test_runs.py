@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import QUIET, TINY, read_csv, vidclf, write_csv
-from vidclf.callbacks import write_rows
+from vidclf.reports.files import write_rows
 from vidclf.data.datamodule import VideoDataModule
 from vidclf.data.sources import labelled_videos
 

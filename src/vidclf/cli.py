@@ -15,11 +15,14 @@ from jsonargparse import set_parsing_settings
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
-from vidclf.callbacks import Checkpoint, DataReport, EvalReport, RunInfo
+from vidclf.checkpoint import Checkpoint, read_checkpoint
 from vidclf.data.datamodule import VideoDataModule
 from vidclf.errors import VidclfError
 from vidclf.module import VideoClassifier
-from vidclf.trainer import VidclfTrainer, read_checkpoint
+from vidclf.reports.data_report import DataReport
+from vidclf.reports.evaluation import EvalReport
+from vidclf.reports.run_info import RunInfo
+from vidclf.trainer import VidclfTrainer
 
 # Clip settings a checkpoint remembers from its training run, restored unless given again.
 CLIP_KEYS = ("frames", "rate", "crop", "resize", "train_resize")
@@ -163,6 +166,9 @@ def main(args=None) -> None:
     # ${data.crop} in a config file means the key of this command (it resolves under `fit.` etc.)
     set_parsing_settings(omegaconf_absolute_to_relative_paths=True)
     _quiet()
+    for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 is printed escaped, never fatal
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         VidclfCLI(VideoClassifier, VideoDataModule, trainer_class=VidclfTrainer, args=args,
                   parser_class=VidclfParser,

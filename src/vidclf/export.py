@@ -7,7 +7,6 @@ normalised as the sidecar says and returns logits (B, K).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import warnings
 from pathlib import Path
@@ -80,12 +79,6 @@ def sidecar(backbone: str, class_names: list[str], clip: ClipSettings, checkpoin
         "video": {**views, "clip_seconds": clip.seconds},
         "source_checkpoint": {"path": str(checkpoint), "sha256": _sha256(checkpoint)},
     }
-
-
-def write_json(path: str, data: dict) -> None:
-    tmp = Path(path).with_name(f".{Path(path).name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _sha256(path: str) -> str:

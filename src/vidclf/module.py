@@ -142,7 +142,7 @@ class VideoClassifier(pl.LightningModule):
         self._step(batch, "test")
 
     def predict_step(self, batch: dict, batch_idx: int) -> dict:
-        out = {"index": batch["index"], "failed": batch["failed"], "probs": None}
+        out = {"index": batch["index"], "failed": batch["failed"], "warnings": batch["warnings"], "probs": None}
         if "starts" in batch:  # timeline: one clip per window; the writer combines windows per video
             out["window_logits"], out["starts"] = self.clip_logits(batch["video"]), batch["starts"]
         elif "video" in batch:

@@ -10,10 +10,12 @@ import pytorch_lightning as pl
 import torch
 
 from vidclf import export as ex
-from vidclf.callbacks import PredictionWriter, check_output
+from vidclf.checkpoint import read_checkpoint
 from vidclf.data.dataset import VideoClips
 from vidclf.data.sources import unlabelled_videos
 from vidclf.errors import VidclfError
+from vidclf.reports.files import check_output, write_json
+from vidclf.reports.predictions import PredictionWriter
 
 
 class VidclfTrainer(pl.Trainer):
@@ -78,26 +80,13 @@ class VidclfTrainer(pl.Trainer):
                  "aggregate": model.hparams.aggregate}
         info = ex.sidecar(model.hparams.backbone, model.class_names, clip, ckpt_path, format, views)
         info["check"] = {"sample": source, "max_abs_diff": diff, "tolerance": tolerance}
-        ex.write_json(info_path, info)
+        write_json(info_path, info)
         print(f"vidclf: exported {format} -> {output} (sidecar {info_path}); "
               f"max abs difference vs checkpoint on {source}: {diff:.2e}")
         if not diff <= tolerance:
             raise VidclfError(f"exported model differs from the checkpoint by {diff:.2e} > tolerance {tolerance}; "
                               f"try the other --format")
         return info
-
-
-def read_checkpoint(path: str) -> dict:
-    """A vidclf checkpoint's contents, or one clear error naming the file."""
-    if not Path(path).is_file():
-        raise VidclfError(f"--ckpt_path {path}: no such file; pass RUN/checkpoints/best.ckpt of a vidclf run")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise VidclfError(f"--ckpt_path {path}: not a readable checkpoint ({type(err).__name__})") from None
-    if "backbone" not in checkpoint.get("hyper_parameters", {}):
-        raise VidclfError(f"--ckpt_path {path}: not a vidclf checkpoint; pass one from RUN/checkpoints/")
-    return checkpoint
 
 
 def _sample_clip(model, datamodule) -> tuple[torch.Tensor, str]:

@@ -5,6 +5,7 @@ with the short side at the largest training size, as one blob of JPEGs plus an o
 clip reads and decodes only its own frames. Entries are keyed by the video's path, size and mtime
 and by the settings, so a changed video or setting gets a new entry; they are written under a
 temporary name and renamed, so concurrent workers and interrupted runs never see half an entry.
+A damaged video's entry holds the part that decodes, and its warning beside it.
 """
 
 from __future__ import annotations
@@ -35,26 +36,35 @@ class FrameCache:
                 f"{self.short_side}|{QUALITY}|{VERSION}"
         return hashlib.sha1(ident.encode()).hexdigest()
 
-    def frames(self, path: str) -> tuple[np.ndarray, np.ndarray]:
-        """(JPEG blob, offsets) for `path`, filling the entry first if needed (decodes the video once).
-        The blob is memory-mapped: a clip reads only its own frames, however long the video."""
+    def frames(self, path: str) -> tuple[np.ndarray, np.ndarray, str]:
+        """(JPEG blob, offsets, warning) for `path`, filling the entry first if needed (decodes the
+        video once). The blob is memory-mapped: a clip reads only its own frames, however long the
+        video. The warning says what of a damaged file could not be decoded ("" for a sound file)."""
         base = self.root / self._key(path)
-        blob, index = base.with_suffix(".jpg.bin"), base.with_suffix(".idx.npy")
+        blob, index, note = base.with_suffix(".jpg.bin"), base.with_suffix(".idx.npy"), base.with_suffix(".warning")
         if not index.exists():
-            self._fill(path, blob, index)
-        return np.memmap(blob, dtype=np.uint8, mode="r"), np.load(index)
+            self._fill(path, blob, index, note)
+        warning = note.read_text() if note.exists() else ""
+        return np.memmap(blob, dtype=np.uint8, mode="r"), np.load(index), warning
 
-    def _fill(self, path: str, blob: Path, index: Path) -> None:
+    def _fill(self, path: str, blob: Path, index: Path, note: Path) -> None:
         offsets, tmp = [0], blob.with_name(f".{blob.name}.{os.getpid()}.tmp")
         with VideoReader(path) as reader, open(tmp, "wb") as out:
             count = max(1, int(reader.info.duration / self.interval))
             for first in range(0, count, CHUNK):
-                starts = [first * self.interval]
-                times = clip_times(starts, min(CHUNK, count - first), self.interval)
-                for image in reader.clips(times, self.short_side)[0]:  # (H, W, 3) uint8
+                times = clip_times([first * self.interval], min(CHUNK, count - first), self.interval)
+                images = reader.clips(times, self.short_side)[0]  # (T, H, W, 3) uint8
+                end = reader.decodable_end(self.interval)
+                images = images[:max(1, int(np.sum(times[0] < end)))]  # none past a damaged file's end
+                for image in images:
                     data = encode_jpeg(torch.from_numpy(image).permute(2, 0, 1), quality=QUALITY).numpy()
                     out.write(data.tobytes())
                     offsets.append(offsets[-1] + len(data))
+                if end < reader.info.duration:
+                    break
+            warning = reader.warning()
+        if warning:
+            note.write_text(warning)
         os.replace(tmp, blob)
         tmp_index = index.with_name(f".{index.name}.{os.getpid()}.tmp.npy")
         np.save(tmp_index, np.asarray(offsets, dtype=np.int64))

@@ -1,8 +1,9 @@
 """Map-style clip datasets: one item per video, so every video is seen (or reported) exactly once.
 
 An item is {"video": uint8 (N, C, T, H, W), "label": int, "index": int} with N clips (N = 1 in
-training), or {"index": int, "error": str} when the file cannot be decoded: the caller skips and
-reports it, nothing is substituted.
+training), plus "warning": str when only part of a damaged file decodes (its clips are then drawn
+from that part), or {"index": int, "error": str} when the file cannot be used, whatever the
+exception: the caller skips and reports it, nothing is substituted.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from torch.utils.data import Dataset, Sampler
 from torchvision.transforms.v2.functional import resize
 
 from vidclf.data.cache import FrameCache
-from vidclf.data.decode import DecodeError, VideoReader, clip_times, uniform_starts
+from vidclf.data.decode import DecodeError, VideoReader, clip_times, failure, uniform_starts
 
 
 def derived_seed(*keys: int) -> int:
@@ -63,28 +64,36 @@ class VideoClips(Dataset):
         # workers, any batch order, and after resuming from a checkpoint.
         rng = torch.Generator().manual_seed(derived_seed(self.seed, epoch, index, draw))
         try:
-            video = self._read(self.paths[index], rng)
-        except DecodeError as err:
-            return {"index": index, "error": str(err)}
+            video, warning = self._read(self.paths[index], rng)
+        except Exception as err:  # any exception: a bad file costs its own row, never the run
+            return {"index": index, "error": failure(err)}
         label = self.labels[index] if self.labels is not None else -1
-        return {"video": video, "label": label, "index": index}
+        return {"video": video, "label": label, "index": index, **({"warning": warning} if warning else {})}
 
-    def _read(self, path: str, rng: torch.Generator) -> torch.Tensor:
+    def _read(self, path: str, rng: torch.Generator) -> tuple[torch.Tensor, str]:
         if self.cache is not None:
             return self._read_cached(path, rng)
         c = self.clip
+        if self.train:
+            where = float(torch.rand((), generator=rng))  # the clip's place in the video, 0..1
+            short = int(torch.randint(c.train_resize[0], c.train_resize[1] + 1, (), generator=rng))
+        else:
+            short = c.resize
         with VideoReader(path) as reader:
-            slack = max(0.0, reader.info.duration - c.seconds)
-            if self.train:
-                starts = [float(torch.rand((), generator=rng) * slack)]
-                short = int(torch.randint(c.train_resize[0], c.train_resize[1] + 1, (), generator=rng))
-            else:
-                starts, short = uniform_starts(reader.info.duration, c.seconds, self.num_clips), c.resize
-            clips = reader.clips(clip_times(starts, c.frames, c.interval), max(short, c.crop))
+            duration = reader.info.duration
+            for _ in range(2):  # a damaged file found to end early: again, over the part that decodes
+                starts = [where * max(0.0, duration - c.seconds)] if self.train else \
+                    uniform_starts(duration, c.seconds, self.num_clips)
+                clips = reader.clips(clip_times(starts, c.frames, c.interval), max(short, c.crop))
+                end = reader.decodable_end(c.seconds)
+                if end >= duration - 1e-9:
+                    break
+                duration = end
+            warning = reader.warning()
         video = torch.from_numpy(clips).permute(0, 4, 1, 2, 3)  # (N, T, H, W, C) -> (N, C, T, H, W)
         if not self.train:
-            return spatial_crops(video, c.crop, self.num_crops)  # (N * crops, C, T, crop, crop)
-        return self._maybe_flip(random_crop(video, c.crop, rng), rng)
+            return spatial_crops(video, c.crop, self.num_crops), warning  # (N * crops, C, T, crop, crop)
+        return self._maybe_flip(random_crop(video, c.crop, rng), rng), warning
 
     def _maybe_flip(self, video: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
         return video.flip(-1) if self.hflip and torch.rand((), generator=rng) < 0.5 else video
@@ -93,7 +102,9 @@ class VideoClips(Dataset):
         """A training clip from the frame cache: consecutive cached frames are `interval` apart;
         short-side jitter becomes a random crop window resized to the crop size."""
         c = self.clip
-        blob, offsets = self.cache.frames(path)
+        blob, offsets, warning = self.cache.frames(path)
+        if warning and (len(offsets) - 1) * self.cache.interval < 0.5 * c.seconds:  # as uncached clips
+            raise DecodeError(f"damaged: too little decodes for a {c.seconds:.2f} s clip ({warning})")
         first = int(torch.randint(0, max(0, len(offsets) - 1 - c.frames) + 1, (), generator=rng))
         frames = FrameCache.decode(blob, offsets, list(range(first, first + c.frames)))  # (T, C, H, W)
         short = max(c.crop, int(torch.randint(c.train_resize[0], c.train_resize[1] + 1, (), generator=rng)))
@@ -102,7 +113,8 @@ class VideoClips(Dataset):
         if window != c.crop:  # uint8 channels-last: torchvision's vectorised antialiased path, ~8x float's speed
             # (the crop is a view: the copy below takes only its pixels)
             frames = resize(frames.contiguous(memory_format=torch.channels_last), [c.crop, c.crop], antialias=True)
-        return self._maybe_flip(frames.permute(1, 0, 2, 3)[None], rng)  # (1, C, T, H, W)
+        return self._maybe_flip(frames.permute(1, 0, 2, 3)[None], rng), warning  # (1, C, T, H, W)
+
 
 
 class VideoWindows(Dataset):
@@ -114,15 +126,17 @@ class VideoWindows(Dataset):
 
     def __init__(self, paths: Sequence[str], clip: ClipSettings, window: float, stride: float, chunk: int = 16):
         self.paths, self.clip, self.window = list(paths), clip, window
-        self.items: list[tuple[int, list[float]]] = []
+        self.items: list[tuple[int, list[float], Optional[str]]] = []  # (video, window starts, error)
+        self._first: dict[int, int] = {}  # video -> its first item (which always keeps a window)
         for index, path in enumerate(self.paths):
             try:
                 with VideoReader(path) as reader:
                     duration = reader.info.duration
-            except DecodeError as err:
-                self.items.append((index, [], str(err)))
+            except Exception as err:  # any exception: the file gets its row
+                self.items.append((index, [], failure(err)))
                 continue
             starts = [i * stride for i in range(max(1, int(np.floor((duration - window) / stride + 1e-9)) + 1))]
+            self._first[index] = len(self.items)
             self.items += [(index, starts[i:i + chunk], None) for i in range(0, len(starts), chunk)]
 
     def __len__(self) -> int:
@@ -130,19 +144,23 @@ class VideoWindows(Dataset):
 
     def __getitem__(self, item: int) -> dict:
         index, starts, error = self.items[item]
-        if error is None:
-            c = self.clip
-            offset = max(0.0, (self.window - c.seconds) / 2)  # the clip sits in the middle of its window
-            try:
-                with VideoReader(self.paths[index]) as reader:
-                    clips = reader.clips(clip_times([s + offset for s in starts], c.frames, c.interval),
-                                         max(c.resize, c.crop))
-            except DecodeError as err:
-                error = str(err)
         if error is not None:
             return {"index": index, "error": error}
-        video = center_crop(torch.from_numpy(clips).permute(0, 4, 1, 2, 3), self.clip.crop)
-        return {"video": video, "label": -1, "index": index, "starts": torch.tensor(starts)}
+        c = self.clip
+        offset = max(0.0, (self.window - c.seconds) / 2)  # the clip sits in the middle of its window
+        try:
+            with VideoReader(self.paths[index]) as reader:
+                clips = reader.clips(clip_times([s + offset for s in starts], c.frames, c.interval),
+                                     max(c.resize, c.crop))
+                end, warning = reader.decodable_end(c.seconds), reader.warning()
+        except Exception as err:  # any exception: the file gets its row
+            return {"index": index, "error": failure(err)}
+        kept = max(sum(s < end for s in starts), int(item == self._first[index]))  # windows showing the video
+        if not kept:  # a damaged file ends before these windows: they show nothing
+            return {"index": index, "past_end": True}
+        video = center_crop(torch.from_numpy(clips[:kept]).permute(0, 4, 1, 2, 3), self.clip.crop)
+        return {"video": video, "label": -1, "index": index, "starts": torch.tensor(starts[:kept]),
+                **({"warning": warning} if warning else {})}
 
 
 class EpochSampler(Sampler):
@@ -200,12 +218,14 @@ def random_crop(video: torch.Tensor, size: int, rng: torch.Generator) -> torch.T
 
 
 def collate(items: list[dict]) -> dict:
-    """Stack decodable items; list the others under "failed" as (index, reason)."""
-    ok = [it for it in items if "error" not in it]
+    """Stack decodable items; list the others under "failed" as (index, reason), and the warnings of
+    partly decoded ones under "warnings" as (index, text)."""
+    ok = [it for it in items if "video" in it]
     batch = {
         "index": torch.tensor([it["index"] for it in ok], dtype=torch.long),
         "label": torch.tensor([it["label"] for it in ok], dtype=torch.long),
         "failed": [(it["index"], it["error"]) for it in items if "error" in it],
+        "warnings": [(it["index"], it["warning"]) for it in ok if "warning" in it],
     }
     if ok:  # (B, N, C, T, H, W) uint8, channels innermost in memory as decoded: stacking is a plain
         # copy, and the float batch is already in the channels_last_3d layout the model runs in

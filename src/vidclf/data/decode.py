@@ -4,22 +4,37 @@ Frames are picked by timestamp (the frame on screen at each wanted time), so var
 video samples correctly; only kept frames are colour-converted and resized (by libswscale, in one
 step), audio is never decoded, and several clips of one video come from a single pass that seeks
 only across long gaps.
+
+Damaged files decode as far as they can, as players show them: a packet the decoder rejects is
+skipped (FFmpeg conceals the damage in the frames that follow), data that ends early ends the
+video there, and what was met is reported (`warning`, `cut_at`) rather than refusing the file.
+Files whose seeks are unreliable (WebM/MKV without cues, damaged indexes) are decoded front to back.
 """
 
 from __future__ import annotations
 
+import math
+import os
+import stat
 from bisect import bisect_left
 from dataclasses import dataclass
+from typing import Optional
 
 import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
 SEEK_GAP = 1.0  # seconds; nearer wanted frames are reached by decoding on rather than seeking
+NOT_REGULAR = {stat.S_ISFIFO: "a named pipe", stat.S_ISSOCK: "a socket", stat.S_ISCHR: "a device",
+               stat.S_ISBLK: "a device", stat.S_ISDIR: "a folder"}
 
 
 class DecodeError(Exception):
     """The file could not be opened or decoded as video; the message says why."""
+
+
+class _SeekFailed(Exception):
+    """A seek landed after the wanted time, or decoding after it failed: decode front to back instead."""
 
 
 @dataclass(frozen=True)
@@ -39,19 +54,35 @@ class VideoReader:
     """
 
     def __init__(self, path: str):
-        self.path = path
+        self.path, self.container = path, None
+        self.seekable = True  # False once a seek went wrong in this file: it is then decoded front to back
+        self.damaged: list[float] = []  # times of packets the decoder rejected (skipped)
+        self.damage = ""  # FFmpeg's reason for the first of them, or for data ending early
+        self.cut_at: Optional[float] = None  # last frame's time when the video ended well before `duration`
+        self._held: tuple = (None, 0.0)  # the last decoded frame and its time, where decoding stands
         try:
-            # Probing decodes the first frames only to learn what the headers and parsers already say
-            # (size, rate, duration: the same for all 110 files in ../shared/videos and every
-            # container tested): told to skip them, opening takes 0.8 ms instead of 3 (~8% of a
-            # training clip). Decoding itself is unaffected.
-            self.container = av.open(path, metadata_errors="ignore", options={"skip_frame": "all"})
-        except (av.error.FFmpegError, OSError, UnicodeDecodeError) as err:
-            raise DecodeError(f"cannot open: {_reason(err)}") from None
+            refused = not_regular(path)
+            if refused:
+                raise DecodeError(refused)
+            self._open()
+            self.info = VideoInfo(self._duration(), self.stream.codec_context.width,
+                                  self.stream.codec_context.height)
+        except Exception as err:  # a damaged header can trip any step of opening: the file gets a row
+            self.close()
+            raise err if isinstance(err, DecodeError) else DecodeError(f"cannot open: {_reason(err)}") from None
+
+    def _open(self) -> None:
+        self.close()
+        # Probing decodes the first frames only to learn what the headers and parsers already say
+        # (size, rate, duration: the same for all 110 files in ../shared/videos and every
+        # container tested): told to skip them, opening takes 0.8 ms instead of 3 (~8% of a
+        # training clip). Decoding itself is unaffected.
+        self.container = av.open(self.path, metadata_errors="ignore", options={"skip_frame": "all"})
         if not self.container.streams.video:
-            self.container.close()
             raise DecodeError("no video stream")
         self.stream = self.container.streams.video[0]
+        if self.stream.codec_context is None:
+            raise DecodeError("unknown video codec (FFmpeg has no decoder for it, or its header is damaged)")
         # One thread: parallelism comes from DataLoader workers. Frame threads cost more CPU per
         # clip than they save (seeks flush them), and would oversubscribe the workers' cores.
         self.stream.thread_type, self.stream.codec_context.thread_count = "SLICE", 1
@@ -60,13 +91,18 @@ class VideoReader:
         # One reformatter keeps its libswscale context across a clip's frames (all one size);
         # frame.to_ndarray(width=...) builds a new one, with its own threads, for every frame (5x slower).
         self.reformatter = VideoReformatter()
-        self.info = VideoInfo(self._duration(), self.stream.codec_context.width, self.stream.codec_context.height)
+        self._held, self._need_key = (None, 0.0), None
+
+    def close(self) -> None:
+        if self.container is not None:
+            self.container.close()
+            self.container = None
 
     def __enter__(self) -> "VideoReader":
         return self
 
     def __exit__(self, *exc) -> None:
-        self.container.close()
+        self.close()
 
     def _duration(self) -> float:
         s = self.stream
@@ -79,7 +115,34 @@ class VideoReader:
         for packet in self.container.demux(s):
             if packet.pts is not None:
                 end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base) - self.start)
-        self.container.seek(0)
+        self._open()  # back to the start without a seek (such files often have no index to seek with)
+        return end
+
+    @property
+    def frame_step(self) -> float:
+        return 1.0 / float(self.stream.average_rate or self.stream.guessed_rate or 30)
+
+    def warning(self) -> str:
+        """What decoding met in a damaged file, in words ("" for a sound file)."""
+        parts = []
+        if self.damaged:
+            where = f"{min(self.damaged):.2f}" + (f"-{max(self.damaged):.2f}" if len(self.damaged) > 1 else "")
+            parts.append(f"{len(self.damaged)} damaged packet(s) skipped at {where} s ({self.damage})")
+        elif self.damage:
+            parts.append(f"data ends early ({self.damage})")
+        if parts and self.cut_at is not None:
+            parts.append(f"video decodes to {self.cut_at + self.frame_step:.2f} s of {self.info.duration:.2f} s")
+        return "partly decoded: " + "; ".join(parts) if parts else ""
+
+    def decodable_end(self, clip_seconds: float) -> float:
+        """Where the video read so far really ends: its duration, or for a file found to end early the
+        end of its last frame. A damaged file with too little left for a `clip_seconds` clip is refused."""
+        if self.cut_at is None:
+            return self.info.duration
+        end = self.cut_at + self.frame_step
+        if self.warning() and end < 0.5 * min(clip_seconds, self.info.duration):
+            raise DecodeError(f"damaged: only {end:.2f} s of {self.info.duration:.2f} s decode, too little "
+                              f"for a {clip_seconds:.2f} s clip ({self.damage})")
         return end
 
     def clips(self, times: np.ndarray, short_side: int) -> np.ndarray:
@@ -106,10 +169,31 @@ class VideoReader:
         a clip's end. If a skipped frame turns out to be the one on screen (a variable-rate gap),
         the clip is decoded again without skipping, so the result is always exact.
         """
+        try:
+            out, times = self._pick(wanted, short_side, skip)
+        except _SeekFailed:  # seeking cannot be trusted in this file: decode it front to back
+            self.seekable = False
+            self._open()
+            out, times = self._pick(wanted, short_side, skip)
+        except av.error.FFmpegError as err:
+            raise DecodeError(f"decoding failed: {_reason(err)}") from None
+        finally:
+            if self.container is not None:
+                self.stream.codec_context.skip_frame = "DEFAULT"
+        if skip and self.skipped:
+            skipped = np.asarray(self.skipped)[:, None]
+            if ((np.asarray(times) < skipped) & (skipped <= np.asarray(wanted) + 1e-6)).any():
+                self._held = (None, math.inf)  # start again from before the first wanted time
+                return self._frames_at(wanted, short_side, skip=False)
+        return out
+
+    def _pick(self, wanted: list[float], short_side: int, skip: bool) -> tuple[list, list[float]]:
+        """(images, the time of the frame each was taken from) for the sorted `wanted` times."""
         out: list[np.ndarray] = []
         times: list[float] = []  # time of each frame in `out`
         self.skipped: list[float] = []  # times of packets decoded with non-reference frames skipped
-        prev, prev_t, aimed = None, 0.0, 0.0  # aimed: the time the last seek went for
+        prev, prev_t = self._held  # decoding goes on from where the last call stopped, if it can
+        aimed = prev_t  # the time the last seek went for
         picked = (None, None)  # the last frame picked and its image
 
         def pick(frame, t: float) -> None:
@@ -119,63 +203,100 @@ class VideoReader:
             out.append(picked[1])
             times.append(t)
 
-        try:
-            while len(out) < len(wanted):
-                target = wanted[len(out)]
-                if target - prev_t > SEEK_GAP or not skip and not out:
-                    self._seek(target)
-                    prev, aimed = None, target
-                for frame in self._decode(wanted, out, skip):
-                    t = self._time(frame, prev_t if prev is not None else None)
-                    while len(out) < len(wanted) and t > wanted[len(out)] + 1e-6:
-                        if prev is None:  # wanted before the first frame: the first frame
-                            pick(frame, t)
-                        else:
-                            pick(prev, prev_t)
-                    prev, prev_t = frame, t
-                    if len(out) == len(wanted):
-                        break
-                    if wanted[len(out)] > aimed and wanted[len(out)] - t > SEEK_GAP:
-                        break  # a long gap: seeking beats decoding through it
-                else:  # end of stream: pad with the last frame
-                    if prev is None:
-                        raise DecodeError("no decodable video frames")
-                    while len(out) < len(wanted):
-                        pick(prev, prev_t)
-        except av.error.FFmpegError as err:
-            raise DecodeError(f"decoding failed: {_reason(err)}") from None
-        finally:
-            self.stream.codec_context.skip_frame = "DEFAULT"
-        if skip and self.skipped:
-            skipped = np.asarray(self.skipped)[:, None]
-            if ((np.asarray(times) < skipped) & (skipped <= np.asarray(wanted) + 1e-6)).any():
-                return self._frames_at(wanted, short_side, skip=False)
-        return out
+        while len(out) < len(wanted):
+            target = wanted[len(out)]
+            if target < prev_t - 1e-6 or (self.seekable and target - prev_t > SEEK_GAP):
+                prev, prev_t, aimed = self._restart(target)  # behind us, or far ahead
+            for frame in self._decode(wanted, out, skip):
+                t = self._time(frame, prev_t if prev is not None else None)
+                while len(out) < len(wanted) and t > wanted[len(out)] + 1e-6:
+                    pick(frame if prev is None else prev, t if prev is None else prev_t)
+                prev, prev_t = frame, t
+                self._held = (prev, prev_t)
+                if len(out) == len(wanted):
+                    break
+                if self.seekable and wanted[len(out)] > aimed and wanted[len(out)] - t > SEEK_GAP:
+                    break  # a long gap: seeking beats decoding through it
+            else:  # end of stream: pad with the last frame
+                if self._need_key is not None:
+                    raise _SeekFailed  # the seek went past the last keyframe, or found none
+                if prev is None:
+                    raise DecodeError(self.damage and f"decoding failed: {self.damage}" or "no decodable video frames")
+                if prev_t < self.info.duration - max(0.25, 2 * self.frame_step):
+                    self.cut_at = prev_t
+                while len(out) < len(wanted):
+                    pick(prev, prev_t)
+        return out, times
+
+    def _restart(self, target: float) -> tuple[None, float, float]:
+        """Get ready to decode the frame on screen at `target`: seek, or in a file that cannot be
+        sought reliably, open it again to decode from the start. Returns (prev, prev_t, aimed)."""
+        if self.seekable:
+            try:
+                self.container.seek(int((target + self.start) / self.stream.time_base), stream=self.stream,
+                                    backward=True, any_frame=False)
+            except av.error.FFmpegError:
+                raise _SeekFailed from None
+            self._need_key = target  # decoding must begin at a keyframe at or before it
+            return None, target, target
+        self._open()
+        return None, 0.0, 0.0
 
     def _decode(self, wanted: list[float], out: list, skip: bool):
         """Decoded frames from the current position; with `skip`, non-reference frames that cannot
-        be on screen at a wanted time still pending (wanted[len(out):]) are skipped."""
+        be on screen at a wanted time still pending (wanted[len(out):]) are skipped.
+
+        After a seek, packets before the first keyframe are dropped (a file without an index can
+        land anywhere); a keyframe later than the seek's target, or any error in a file being read
+        with seeks, raises _SeekFailed. Front to back, a rejected packet is skipped and counted,
+        and an error in the container ends the video there."""
         context, tb = self.stream.codec_context, self.tb
-        for packet in self.container.demux(self.stream):
+        packets = self.container.demux(self.stream)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                return
+            except av.error.FFmpegError as err:
+                if self.seekable:
+                    raise _SeekFailed from None
+                self.damage = self.damage or _reason(err)
+                yield from self._flush()  # frames still held by the decoder
+                return
+            t = packet.pts * tb - self.start if packet.pts is not None and tb else None
+            if self._need_key is not None and packet.size:
+                if not packet.is_keyframe:
+                    continue
+                if t is not None and t > self._need_key + 1e-3:
+                    raise _SeekFailed
+                self._need_key = None
             shown = True
-            if skip and packet.pts is not None and packet.duration and tb:
-                t = packet.pts * tb - self.start
+            if skip and t is not None and packet.duration:
                 i = bisect_left(wanted, t - 1e-6, len(out))
                 shown = i < len(wanted) and wanted[i] < t + 1.5 * packet.duration * tb
                 if not shown:
                     self.skipped.append(t)
             context.skip_frame = "DEFAULT" if shown else "NONREF"
-            yield from packet.decode()
+            try:
+                frames = packet.decode()
+            except av.error.FFmpegError as err:
+                if self.seekable:
+                    raise _SeekFailed from None
+                self.damaged.append(t if t is not None else float("nan"))
+                self.damage = self.damage or _reason(err)
+                continue
+            yield from frames
+
+    def _flush(self):
+        try:
+            return self.stream.codec_context.decode(None)
+        except av.error.FFmpegError:
+            return []
 
     def _time(self, frame, prev_t) -> float:
         if frame.pts is not None and self.tb:
             return frame.pts * self.tb - self.start
-        step = 1.0 / float(self.stream.average_rate or 30)  # no timestamp: assume constant rate
-        return 0.0 if prev_t is None else prev_t + step
-
-    def _seek(self, t: float) -> None:
-        self.container.seek(int((t + self.start) / self.stream.time_base), stream=self.stream,
-                            backward=True, any_frame=False)
+        return 0.0 if prev_t is None else prev_t + self.frame_step  # no timestamp: assume constant rate
 
     def _to_rgb(self, frame, short_side: int) -> np.ndarray:
         scale = short_side / min(frame.width, frame.height)
@@ -183,6 +304,25 @@ class VideoReader:
         image = self.reformatter.reformat(frame, width, height, "rgb24", interpolation="BILINEAR", threads=1).to_ndarray()
         turns = (round((frame.rotation or 0) / 90)) % 4
         return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
+
+
+def not_regular(path: str) -> str:
+    """Why `path` must not be opened ("" for a regular file, or one that cannot be looked at):
+    opening a named pipe, socket or device can block forever."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return ""  # opening it says what is wrong
+    if stat.S_ISREG(mode):
+        return ""
+    kind = next((name for test, name in NOT_REGULAR.items() if test(mode)), "not a file")
+    return f"not a regular file ({kind}); only video files can be read"
+
+
+def failure(err: BaseException) -> str:
+    """The status text for an exception raised while reading one file (any exception: a bad file
+    must cost its own row, never the run)."""
+    return str(err) if isinstance(err, DecodeError) else f"unexpected {type(err).__name__}: {_reason(err)}"
 
 
 def clip_times(starts, frames: int, interval: float) -> np.ndarray:
@@ -198,7 +338,6 @@ def uniform_starts(duration: float, clip_seconds: float, num_clips: int) -> list
     return [last * i / (num_clips - 1) for i in range(num_clips)]
 
 
-def _reason(err: Exception) -> str:
+def _reason(err: BaseException) -> str:
     text = getattr(err, "strerror", None) or str(err)
     return " ".join(str(text).split()) or type(err).__name__
-

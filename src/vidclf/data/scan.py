@@ -12,7 +12,7 @@ from typing import Optional
 import numpy as np
 from tqdm import tqdm
 
-from vidclf.data.decode import DecodeError, VideoReader
+from vidclf.data.decode import VideoReader, failure
 
 DEFAULT_STORE = Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "vidclf" / "scan.json"
 
@@ -24,8 +24,8 @@ def probe(path: str) -> Optional[str]:
             if not reader.info.duration > 0:
                 return "no duration"
             reader.clips(np.zeros((1, 1)), short_side=16)
-    except DecodeError as err:
-        return str(err)
+    except Exception as err:  # any exception: the file is reported, the scan goes on
+        return failure(err)
     return None
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Union
 
+from vidclf.data.decode import not_regular
 from vidclf.errors import VidclfError
 
 VIDEO_EXTENSIONS = frozenset(
@@ -139,10 +140,12 @@ def _walk(folder: Path) -> tuple[list[Path], list[tuple[str, str]]]:
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             path = Path(dirpath) / name
-            if is_video_name(path) or (not name.startswith(".") and looks_like_video(path)):
+            odd = not_regular(str(path))  # never opened: reading a named pipe or socket blocks forever
+            if not odd and (is_video_name(path) or (not name.startswith(".") and looks_like_video(path))):
                 videos.append(path)
             else:
-                reason = "hidden file" if name.startswith(".") else f"not a video file name ({path.suffix or 'no extension'})"
+                reason = odd or ("hidden file" if name.startswith(".") else
+                                 f"not a video file name ({path.suffix or 'no extension'})")
                 ignored.append((str(path), reason))
     return videos, ignored
 

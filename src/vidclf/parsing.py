@@ -1,0 +1,163 @@
+"""Reading the command line and config files: every mistake is one line, before any work, naming
+the option or the file, and for a misspelt key the option that was most likely meant."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import sys
+import typing
+from collections import defaultdict
+from pathlib import Path
+from typing import Optional
+
+import yaml
+from pytorch_lightning.cli import LightningArgumentParser
+
+from vidclf.errors import VidclfError
+
+# Names other tools (Hugging Face TrainingArguments, MMAction2, PySlowFast, timm) use for vidclf's options.
+ALIASES = {
+    "learning_rate": "lr", "base_lr": "lr", "lr_rate": "lr", "init_lr": "lr",
+    "epochs": "max_epochs", "num_epochs": "max_epochs", "num_train_epochs": "max_epochs",
+    "total_epochs": "max_epochs", "max_epoch": "max_epochs",
+    "batch": "batch_size", "bs": "batch_size", "per_device_train_batch_size": "batch_size",
+    "videos_per_gpu": "batch_size", "workers": "num_workers", "workers_per_gpu": "num_workers",
+    "model": "backbone", "model_name": "backbone", "arch": "backbone", "architecture": "backbone",
+    "num_frames": "frames", "clip_len": "frames", "frame_interval": "rate", "sampling_rate": "rate",
+    "crop_size": "crop", "image_size": "crop", "gpus": "devices", "num_gpus": "devices",
+    "wd": "weight_decay", "warmup": "warmup_epochs", "num_classes": "num_classes",
+}
+GROUP_FILE_FLAGS = ("--model", "--data", "--trainer")  # `--model FILE.yaml`: that group's options
+
+
+class VidclfParser(LightningArgumentParser):
+    """Parse errors as one line that names the key and, for a misspelling, the most likely valid one."""
+
+    def error(self, message: str, ex: Exception | None = None):
+        if os.environ.get("VIDCLF_DEBUG"):
+            super().error(message, ex)
+        text = _short_type_error(" ".join(message.split()))
+        found = re.findall(r"(?:does not accept option|Key) '?\"?([\w.]+)|unrecognized arguments: --([\w.]+)", text)
+        unknown = [a or b for a, b in found]
+        if found and "does not accept option" in text:  # "Group 'model' does not accept option 'x'"
+            group = re.search(r"Group '([\w.]+)'", text)
+            unknown = [f"{group[1]}.{key}" if group else key for key in unknown]
+        hints = [f"did you mean --{match}?" for key in unknown if (match := suggest(key, all_keys(self)))]
+        sub = self.prog.split()[1:]
+        print(f"vidclf: error: {text}" + (f"; {' '.join(hints)}" if hints else
+                                           f"; see vidclf {' '.join(sub + ['--help'])}"), file=sys.stderr)
+        raise SystemExit(2)
+
+
+def all_keys(parser) -> list[str]:
+    """Every option key of `parser` and of its subcommands' parsers (dotted, without dashes)."""
+    keys = []
+    for action in parser._actions:
+        keys.append(action.dest)
+        for sub in (getattr(action, "choices", None) or {}).values():
+            if isinstance(sub, LightningArgumentParser):
+                keys += all_keys(sub)
+    return keys
+
+
+def suggest(key: str, keys: list[str]) -> Optional[str]:
+    """The valid key a mistyped `key` most likely meant: by the last component (its usual name in
+    other tools, else the closest spelling), preferring the same group; else the closest whole key."""
+    group, _, last = key.lower().rpartition(".")
+    by_last = defaultdict(list)
+    for k in keys:
+        by_last[k.rpartition(".")[2]].append(k)
+    names = [ALIASES[last]] if ALIASES.get(last) in by_last else \
+        difflib.get_close_matches(last, list(by_last), n=3, cutoff=0.6)
+    for name in names:
+        same = [k for k in by_last[name] if k.rpartition(".")[0] == group]
+        return (same or by_last[name])[0]
+    close = difflib.get_close_matches(key, keys, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _short_type_error(text: str) -> str:
+    """'Parser key "k": ... Expected a <class 'int'> ... Given value: abc' -> '--k expects int, got 'abc''."""
+    key, given = re.search(r'Parser key "([\w.]+)"', text), re.search(r"(?:Given|Got) value: (.*)$", text)
+    expected = [t for t in re.findall(r"Expected a <class '(\w+)'>", text) if t != "NoneType"]
+    restricted = re.search(r"Expected a <class '[\w.]*?(PositiveInt|NonNegativeInt|PositiveFloat|NonNegativeFloat|"
+                           r"ClosedUnitInterval|OpenUnitInterval|\w+Fraction)'>", text)
+    if key and given and restricted:
+        return f"--{key[1]} expects {_RANGES.get(restricted[1], restricted[1])}, got {given[1]}"
+    if key and given and expected:
+        return f"--{key[1]} expects {' or '.join(expected)}, got {given[1]!r}"
+    return text
+
+
+_RANGES = {"PositiveInt": "a whole number > 0", "NonNegativeInt": "a whole number >= 0",
+           "PositiveFloat": "a number > 0", "NonNegativeFloat": "a number >= 0",
+           "ClosedUnitInterval": "a number from 0 to 1", "OpenUnitInterval": "a number between 0 and 1 (exclusive)"}
+
+
+def keep_ints(parser) -> None:
+    """Options typed Union[int, float] (the Trainer's limit_*_batches, val_check_interval, ...) read
+    `1` as the int 1 (one batch), not 1.0 (all batches). typing caches unions regardless of order, so
+    once another library has made Union[float, int], Union[int, float] is that object and
+    jsonargparse tries float first; `int | float` keeps its order."""
+    for action in parser._actions:
+        members = typing.get_args(getattr(action, "_typehint", None))
+        if int in members and float in members:
+            rest = [m for m in members if m not in (int, float)]
+            hint = int | float
+            for member in rest:
+                hint = hint | member
+            action._typehint = hint
+
+
+def check_config_files(parsers: dict, args: list[str]) -> None:
+    """Each config file named after the subcommand is YAML whose keys all exist; else one line that
+    names the file, every unknown key and the key each most likely meant."""
+    if not args or args[0] not in parsers:
+        return
+    keys = all_keys(parsers[args[0]])
+    for flag, value in _flag_values(args[1:]):
+        prefix = {"--config": "", "-c": ""}.get(flag, flag[2:] + ".") if flag in ("--config", "-c", *GROUP_FILE_FLAGS) else None
+        if prefix is None or not Path(value).is_file():
+            continue
+        tree = _load_yaml(value)
+        if tree is None:
+            continue
+        if not isinstance(tree, dict):
+            raise VidclfError(f"{value}: a config file holds option: value lines, found a {type(tree).__name__}")
+        bad = list(_unknown(tree, prefix, keys))
+        if bad:
+            described = [f"{key}" + (f" (did you mean {hint}?)" if (hint := suggest(key, keys)) else "") for key in bad]
+            raise VidclfError(f"{value}: unknown option(s) {', '.join(described)}; fix or remove them "
+                              f"(vidclf {args[0]} --help lists every option)")
+
+
+def _flag_values(args: list[str]):
+    for i, arg in enumerate(args):
+        if "=" in arg and arg.startswith("-"):
+            yield tuple(arg.split("=", 1))
+        elif arg.startswith("-") and i + 1 < len(args):
+            yield arg, args[i + 1]
+
+
+def _load_yaml(path: str):
+    try:
+        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise VidclfError(f"{path}: not valid YAML{where}: {err.problem}"
+                          + (f" ({err.context})" if err.context else "")) from None
+    except (yaml.YAMLError, UnicodeDecodeError, OSError) as err:
+        raise VidclfError(f"{path}: cannot read as YAML: {' '.join(str(err).split())}") from None
+
+
+def _unknown(tree: dict, prefix: str, keys: list[str]):
+    """Dotted keys in `tree` that are not options (a mapping under an option is that option's value)."""
+    for name, value in tree.items():
+        path = f"{prefix}{name}"
+        if isinstance(value, dict) and any(k.startswith(f"{path}.") for k in keys):
+            yield from _unknown(value, f"{path}.", keys)
+        elif path not in keys:
+            yield path

@@ -1,0 +1,84 @@
+"""The predictions file: one row per input video, in input order, whatever happened to it."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from typing import Optional
+
+import pytorch_lightning as pl
+import torch
+
+from vidclf.reports.files import write_rows
+
+
+class PredictionWriter(pl.Callback):
+    """One row per input video, in input order: label, probability, status (ok / error: reason /
+    ignored: reason), warning (what of a damaged file did not decode; empty for a sound file), top-k.
+
+    With `timeline`, also one row per window of each video in that file; the video's row then
+    combines all its windows.
+    """
+
+    def __init__(self, output: str, top_k: int = 5, timeline: Optional[str] = None):
+        self.output, self.top_k, self.timeline = output, top_k, timeline
+
+    def on_predict_start(self, trainer, pl_module) -> None:
+        self.started = time.perf_counter()
+        self.rows: dict[int, dict] = {}
+        self.windows: dict[int, list[tuple[float, torch.Tensor]]] = defaultdict(list)  # video -> (start, logits)
+        self.warnings: dict[int, str] = {}
+
+    def _ranked(self, probs: torch.Tensor, names: list[str]) -> dict:
+        top_p, top_i = probs.float().cpu().topk(min(self.top_k, len(names)))
+        row = {"label": names[top_i[0]], "prob": round(float(top_p[0]), 6), "status": "ok", "warning": ""}
+        for rank, (p, i) in enumerate(zip(top_p.tolist(), top_i.tolist()), start=1):
+            row[f"top{rank}_label"], row[f"top{rank}_prob"] = names[i], round(p, 6)
+        return row
+
+    def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        paths, names = trainer.datamodule.paths("predict"), pl_module.class_names
+        for index, warning in outputs["warnings"]:
+            self.warnings.setdefault(index, warning)
+        if "window_logits" in outputs:
+            for index, starts, logits in zip(outputs["index"].tolist(), outputs["starts"], outputs["window_logits"]):
+                self.windows[index] += list(zip(starts.tolist(), logits.float().cpu()))
+        elif outputs["probs"] is not None:
+            for index, probs in zip(outputs["index"].tolist(), outputs["probs"]):
+                self.rows[index] = {"path": paths[index], **self._ranked(probs, names)}
+        for index, reason in outputs["failed"]:
+            self.rows[index] = {"path": paths[index], "label": "", "prob": "", "status": f"error: {reason}",
+                                "warning": ""}
+        bar = getattr(trainer.progress_bar_callback, "_predict_progress_bar", None)  # batches/s -> videos/s
+        if bar is not None:
+            done = len(self.rows.keys() | self.windows.keys())
+            bar.set_postfix_str(f"{done / (time.perf_counter() - self.started):.2f} videos/s")
+
+    def on_predict_end(self, trainer, pl_module) -> None:
+        paths, names = trainer.datamodule.paths("predict"), pl_module.class_names
+        timeline = []
+        for index, windows in sorted(self.windows.items()):
+            windows.sort(key=lambda w: w[0])
+            logits = torch.stack([w[1] for w in windows])  # (windows, K)
+            self.rows.setdefault(index, {"path": paths[index], **self._ranked(
+                pl_module.video_probs(logits[None])[0], names)})
+            length = trainer.datamodule.datasets["predict"].window
+            timeline += [{"path": paths[index], "start": round(start, 3), "end": round(start + length, 3),
+                          **self._ranked(window_logits.softmax(-1), names)}
+                         for start, window_logits in windows]
+        for index, warning in self.warnings.items():
+            self.rows[index]["warning"] = warning
+        columns = next((list(r) for r in self.rows.values() if r["status"] == "ok"),
+                       ["path", "label", "prob", "status", "warning"])
+        rows = [{c: self.rows[i].get(c, "") for c in columns} for i in sorted(self.rows)]
+        ignored = sorted((p, why) for (split, p), why in getattr(trainer.datamodule, "ignored", {}).items()
+                         if split == "predict")  # files in the input that are not videos: listed, not dropped
+        rows += [{c: {"path": p, "status": why}.get(c, "") for c in columns} for p, why in ignored]
+        write_rows(self.output, rows)
+        if self.timeline:
+            write_rows(self.timeline, timeline)
+        errors = sum(r["status"].startswith("error") for r in rows)
+        where = f"{self.output}" + (f" and {len(timeline)} windows -> {self.timeline}" if self.timeline else "")
+        partly = f", {len(self.warnings)} of them partly decoded" if self.warnings else ""
+        print(f"vidclf: predicted {len(rows) - len(ignored)} videos ({len(rows) - len(ignored) - errors} ok{partly}, "
+              f"{errors} error), listed {len(ignored)} ignored file(s) -> {where}")
