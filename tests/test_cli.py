@@ -176,7 +176,7 @@ def test_checkpoint_only_never_downloads(tiny_data, tmp_path):
     (["fit", "--data.train", "EMPTY"], "class folder holds no videos"),
     (["fit", "--data.train", "BADCSV"], "unknown column(s) ['comment']"),
     (["predict", "--ckpt_path", "/no/such.ckpt", "--data.predict", "TRAIN"], "--ckpt_path /no/such.ckpt: no such file"),
-    (["export", "--ckpt_path", "NOTCKPT"], "not a readable checkpoint"),
+    (["export", "--ckpt_path", "NOTCKPT"], "not a checkpoint but a text file"),
     (["validate", "--ckpt_path", "CKPT", "--data.val", "OTHERCLASS"], "['walking'] are not among the trained classes"),
     (["export", "--ckpt_path", "CKPT", "--output", "BLOCKED/model.onnx"], "cannot write"),
 ])

@@ -159,7 +159,7 @@ def test_labels_map_to_sorted_class_indices(labels, tmp_path_factory):
 @pytest.mark.parametrize("args, expected", [
     (["fit", "--data.batchsize", "3"], "unrecognized arguments: --data.batchsize 3; did you mean --data.batch_size?"),
     (["fit", "--trainer.max_epochs", "abc"], "--trainer.max_epochs expects int, got 'abc'"),
-    (["fit", "--config", "TYPO"], "does not accept option 'model.backbon'; did you mean --model.backbone?"),
+    (["fit", "--config", "TYPO"], "typo.yaml: unknown option(s) model.backbon (did you mean model.backbone?)"),
     (["fit", "--config", "/no/such.yaml"], "File does not exist: '/no/such.yaml'"),
 ])
 def test_config_mistakes_are_one_line_with_a_suggestion(args, expected, tmp_path, capsys):

@@ -44,10 +44,31 @@ def read_checkpoint(path: str) -> dict:
     """A vidclf checkpoint's contents, or one clear error naming the file."""
     if not Path(path).is_file():
         raise VidclfError(f"--ckpt_path {path}: no such file; pass RUN/checkpoints/best.ckpt of a vidclf run")
+    with open(path, "rb") as f:
+        head = f.read(512)
+    if not head.startswith((b"PK\x03\x04", b"\x80")):  # torch.save writes a zip (or a legacy pickle)
+        raise VidclfError(f"--ckpt_path {path}: not a checkpoint but {_looks_like(head)}; pass "
+                          f"RUN/checkpoints/best.ckpt (or last.ckpt) of a vidclf run")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        raise VidclfError(f"--ckpt_path {path}: not a readable checkpoint ({type(err).__name__})") from None
+        raise VidclfError(f"--ckpt_path {path}: a damaged or foreign checkpoint ({type(err).__name__}: "
+                          f"{' '.join(str(err).split())[:160]}); pass one from RUN/checkpoints/") from None
     if "backbone" not in checkpoint.get("hyper_parameters", {}):
         raise VidclfError(f"--ckpt_path {path}: not a vidclf checkpoint; pass one from RUN/checkpoints/")
     return checkpoint
+
+
+def _looks_like(head: bytes) -> str:
+    """What a file's first bytes say it is, in words."""
+    if not head:
+        return "an empty file"
+    if head[4:8] == b"ftyp" or head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "a video file"
+    if head.startswith(b"\x08") or b"onnx" in head[:64].lower():
+        return "an ONNX model (export output, for onnxruntime)"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"a binary file starting with {head[:8].hex(' ')}"
+    return "a text file"

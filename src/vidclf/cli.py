@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
-import difflib
 import logging
 import os
-import re
 import sys
 import warnings
 from pathlib import Path
 
 import torch
 from jsonargparse import set_parsing_settings
-from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
+from pytorch_lightning.cli import LightningCLI
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
 from vidclf.checkpoint import Checkpoint, read_checkpoint
 from vidclf.data.datamodule import VideoDataModule
 from vidclf.errors import VidclfError
 from vidclf.module import VideoClassifier
+from vidclf.parsing import VidclfParser, check_config_files, keep_ints
 from vidclf.reports.data_report import DataReport
 from vidclf.reports.evaluation import EvalReport
 from vidclf.reports.run_info import RunInfo
+from vidclf.threads import USER_THREADS
 from vidclf.trainer import VidclfTrainer
 
 # Clip settings a checkpoint remembers from its training run, restored unless given again.
@@ -33,50 +33,17 @@ EVAL_KEYS = ("aggregate",)
 DATA_EVAL_KEYS = ("num_clips", "num_crops")
 
 
-class VidclfParser(LightningArgumentParser):
-    """Parse errors as one line that names the key and, for a misspelling, the closest valid one."""
-
-    def error(self, message: str, ex: Exception | None = None):
-        if os.environ.get("VIDCLF_DEBUG"):
-            super().error(message, ex)
-        text = _short_type_error(" ".join(message.split()))
-        unknown = re.findall(r"(?:does not accept option|Key) '?\"?([\w.]+)|unrecognized arguments: --([\w.]+)", text)
-        keys = [a or b for a, b in unknown]
-        hints = [f"did you mean --{match[0]}?" for key in keys
-                 if (match := difflib.get_close_matches(key, self._all_keys(), n=1, cutoff=0.6))]
-        print(f"vidclf: error: {text}" + (f"; {' '.join(hints)}" if hints else
-                                           f"; see vidclf {self._subcommand_name()}--help"), file=sys.stderr)
-        raise SystemExit(2)
-
-    def _all_keys(self) -> list[str]:
-        keys = []
-        for action in self._actions:
-            keys.append(action.dest)
-            for sub in (getattr(action, "choices", None) or {}).values():
-                if isinstance(sub, LightningArgumentParser):
-                    keys += sub._all_keys()
-        return keys
-
-    def _subcommand_name(self) -> str:
-        prog = self.prog.split()
-        return f"{prog[-1]} " if len(prog) > 1 and prog[-1] in VidclfCLI.subcommands() else ""
-
-
-def _short_type_error(text: str) -> str:
-    """'Parser key "k": ... Expected a <class 'int'> ... Given value: abc' -> '--k expects int, got 'abc''."""
-    key, given = re.search(r'Parser key "([\w.]+)"', text), re.search(r"(?:Given|Got) value: (.*)$", text)
-    expected = [t for t in re.findall(r"Expected a <class '(\w+)'>", text) if t != "NoneType"]
-    if key and given and expected:
-        return f"--{key[1]} expects {' or '.join(expected)}, got {given[1]!r}"
-    return text
-
-
 class VidclfCLI(LightningCLI):
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
         return {**LightningCLI.subcommands(), "export": {"model", "datamodule"}}
 
+    def parse_arguments(self, parser, args) -> None:
+        check_config_files(self._subcommand_parsers, sys.argv[1:] if args is None else args)
+        super().parse_arguments(parser, args)
+
     def add_arguments_to_parser(self, parser) -> None:
+        keep_ints(parser)
         parser.link_arguments("model.backbone", "data.backbone")  # clips match the backbone
         parser.link_arguments("data.classes", "model.class_names", apply_on="instantiate")
         parser.add_lightning_class_args(Checkpoint, "checkpoint")
@@ -103,6 +70,11 @@ class VidclfCLI(LightningCLI):
         model["pretrained"] = False  # the checkpoint holds the weights
         given, default = self.config[sub].model, self._subcommand_parsers[sub].get_defaults().model
         model.update({k: given[k] for k in EVAL_KEYS if given.get(k) != default.get(k)})
+        ignored = [f"--model.{k} {v}" for k, v in given.as_dict().items() if k not in (*EVAL_KEYS, "class_names",
+                   "pretrained") and v != default.get(k) and v != model.get(k)]
+        if ignored:
+            print(f"vidclf: warning: ignored {', '.join(ignored)}: the model comes from --ckpt_path {path} "
+                  f"(backbone {model.get('backbone')}); drop those options, or train a new model", file=sys.stderr)
         data_hp, current = checkpoint.get("datamodule_hyper_parameters", {}), self.config[sub].data
         data = {k: data_hp[k] for k in CLIP_KEYS if data_hp.get(k) is not None and current.get(k) is None}
         defaults = self._subcommand_parsers[sub].get_defaults().data
@@ -165,6 +137,9 @@ def main(args=None) -> None:
     """Run the vidclf command line (args: a list like sys.argv[1:], default sys.argv)."""
     # ${data.crop} in a config file means the key of this command (it resolves under `fit.` etc.)
     set_parsing_settings(omegaconf_absolute_to_relative_paths=True)
+    # the thread count is chosen from cores and workers unless the user set OMP_NUM_THREADS (processes
+    # that DDP launches inherit this, and Lightning's own OMP_NUM_THREADS for them is not the user's)
+    os.environ.setdefault(USER_THREADS, "1" if "OMP_NUM_THREADS" in os.environ else "0")
     _quiet()
     for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 is printed escaped, never fatal
         if hasattr(stream, "reconfigure"):
@@ -174,7 +149,7 @@ def main(args=None) -> None:
                   parser_class=VidclfParser,
                   seed_everything_default=42,
                   trainer_defaults={"default_root_dir": "runs", "callbacks": [DataReport(), RunInfo(), EvalReport()]},
-                  parser_kwargs={"parser_mode": "omegaconf+", "prog": "vidclf",
+                  parser_kwargs={"parser_mode": "omegaconf+", "prog": "vidclf", "allow_abbrev": False,
                                  "description": "Fine-tune, evaluate, apply and export video classifiers."})
     except VidclfError as err:
         if os.environ.get("VIDCLF_DEBUG"):

@@ -15,6 +15,8 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionM
 from vidclf.backbones import BACKBONES, build_backbone, classifier, get_spec
 from vidclf.data.dataset import derived_seed
 from vidclf.errors import VidclfError
+from vidclf.ranges import (ClosedUnitInterval, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt,
+                           store_plain)
 
 
 class VideoClassifier(pl.LightningModule):
@@ -47,20 +49,22 @@ class VideoClassifier(pl.LightningModule):
 
     __doc__ = __doc__.format(backbones=", ".join(BACKBONES))
 
-    def __init__(self, backbone: str = "x3d_xs", num_classes: Optional[int] = None,
+    def __init__(self, backbone: str = "x3d_xs", num_classes: Optional[PositiveInt] = None,
                  class_names: Optional[list[str]] = None, pretrained: Union[bool, str] = False,
-                 dropout: float = 0.5, lr: float = 1e-3, weight_decay: float = 0.05, warmup_epochs: float = 1.0,
-                 label_smoothing: float = 0.0, class_weights: Union[Literal["balanced"], list[float], None] = None,
+                 dropout: ClosedUnitInterval = 0.5, lr: PositiveFloat = 1e-3, weight_decay: NonNegativeFloat = 0.05,
+                 warmup_epochs: NonNegativeFloat = 1.0, label_smoothing: ClosedUnitInterval = 0.0,
+                 class_weights: Union[Literal["balanced"], list[NonNegativeFloat], None] = None,
                  channels_last: bool = True, compile: bool = False,
                  aggregate: Literal["prob", "logit"] = "prob",
-                 finetune: Literal["full", "freeze", "freeze_unfreeze"] = "full", unfreeze_epoch: int = 1,
-                 backbone_lr: float = 1.0, train_bn: bool = False):
+                 finetune: Literal["full", "freeze", "freeze_unfreeze"] = "full", unfreeze_epoch: NonNegativeInt = 1,
+                 backbone_lr: NonNegativeFloat = 1.0, train_bn: bool = False):
         super().__init__()
         if class_names is None and num_classes is None:
             raise VidclfError("the model needs its classes: pass --data.train, --ckpt_path, or --model.num_classes")
         if class_names is not None and num_classes not in (None, len(class_names)):
             raise VidclfError(f"--model.num_classes {num_classes} disagrees with {len(class_names)} class names")
         self.save_hyperparameters()
+        store_plain(self)
         self.class_names = list(class_names or (str(i) for i in range(num_classes)))
         spec = get_spec(backbone)
         self.net = build_backbone(backbone, len(self.class_names), dropout, pretrained)

@@ -45,7 +45,7 @@ class VidclfParser(LightningArgumentParser):
             group = re.search(r"Group '([\w.]+)'", text)
             unknown = [f"{group[1]}.{key}" if group else key for key in unknown]
         hints = [f"did you mean --{match}?" for key in unknown if (match := suggest(key, all_keys(self)))]
-        sub = self.prog.split()[1:]
+        sub = [word for word in self.prog.split()[1:] if not word.startswith("[")]  # "vidclf [options] fit"
         print(f"vidclf: error: {text}" + (f"; {' '.join(hints)}" if hints else
                                            f"; see vidclf {' '.join(sub + ['--help'])}"), file=sys.stderr)
         raise SystemExit(2)
@@ -79,21 +79,20 @@ def suggest(key: str, keys: list[str]) -> Optional[str]:
 
 
 def _short_type_error(text: str) -> str:
-    """'Parser key "k": ... Expected a <class 'int'> ... Given value: abc' -> '--k expects int, got 'abc''."""
+    """jsonargparse's type errors in one short line, e.g. '--data.frames must be > 0 (PositiveInt), got 0'."""
     key, given = re.search(r'Parser key "([\w.]+)"', text), re.search(r"(?:Given|Got) value: (.*)$", text)
+    rule = re.search(r"Not of type (\w+): ?(.*?) ?does not conform to restriction (v\S+(?: and v\S+)?)", text)
+    if key and rule:
+        limits = re.sub(r"v([<>=]+)(\S+)", r"\1 \2", rule[3])
+        return f"--{key[1]} must be {limits} ({rule[1]}), got {rule[2] or (given[1] if given else '?')}"
+    number = re.search(r"Not of type (\w+): (?:could not convert string to (\w+)|invalid literal for (\w+)\(\)"
+                       r" with base 10): (.*)$", text)
+    if key and number:
+        return f"--{key[1]} expects {'a whole number' if number[3] else 'a number'} ({number[1]}), got {number[4]}"
     expected = [t for t in re.findall(r"Expected a <class '(\w+)'>", text) if t != "NoneType"]
-    restricted = re.search(r"Expected a <class '[\w.]*?(PositiveInt|NonNegativeInt|PositiveFloat|NonNegativeFloat|"
-                           r"ClosedUnitInterval|OpenUnitInterval|\w+Fraction)'>", text)
-    if key and given and restricted:
-        return f"--{key[1]} expects {_RANGES.get(restricted[1], restricted[1])}, got {given[1]}"
     if key and given and expected:
         return f"--{key[1]} expects {' or '.join(expected)}, got {given[1]!r}"
     return text
-
-
-_RANGES = {"PositiveInt": "a whole number > 0", "NonNegativeInt": "a whole number >= 0",
-           "PositiveFloat": "a number > 0", "NonNegativeFloat": "a number >= 0",
-           "ClosedUnitInterval": "a number from 0 to 1", "OpenUnitInterval": "a number between 0 and 1 (exclusive)"}
 
 
 def keep_ints(parser) -> None:

@@ -14,14 +14,16 @@ from vidclf.checkpoint import read_checkpoint
 from vidclf.data.dataset import VideoClips
 from vidclf.data.sources import unlabelled_videos
 from vidclf.errors import VidclfError
+from vidclf.ranges import NonNegativeFloat, PositiveFloat, PositiveInt
 from vidclf.reports.files import check_output, write_json
 from vidclf.reports.predictions import PredictionWriter
 
 
 class VidclfTrainer(pl.Trainer):
     def predict(self, model=None, dataloaders=None, datamodule=None, return_predictions: Optional[bool] = None,
-                ckpt_path: Optional[str] = None, output: str = "predictions.csv", top_k: int = 5,
-                timeline: Optional[str] = None, window: Optional[float] = None, stride: Optional[float] = None,
+                ckpt_path: Optional[str] = None, output: str = "predictions.csv", top_k: PositiveInt = 5,
+                timeline: Optional[str] = None, window: Optional[PositiveFloat] = None,
+                stride: Optional[PositiveFloat] = None,
                 overwrite: bool = False):
         """Predict the class of every video and write one row per video to a CSV or JSON Lines file.
 
@@ -49,7 +51,7 @@ class VidclfTrainer(pl.Trainer):
 
     def export(self, model: pl.LightningModule, datamodule=None, ckpt_path: Optional[str] = None,
                format: ex.Format = "onnx", output: Optional[str] = None,
-               tolerance: float = 1e-3, overwrite: bool = False) -> dict:
+               tolerance: NonNegativeFloat = 1e-3, overwrite: bool = False) -> dict:
         """Export a trained model (ONNX, TorchScript or torch.export) with a JSON sidecar, and check it.
 
         Args:

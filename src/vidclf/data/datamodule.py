@@ -17,6 +17,8 @@ from vidclf.data.dataset import ClipSettings, EpochSampler, VideoClips, VideoWin
 from vidclf.data.scan import scan
 from vidclf.data.sources import check_disjoint, has_split, labelled_videos, unlabelled_videos
 from vidclf.errors import VidclfError
+from vidclf.ranges import ClosedUnitInterval, HoldOut, NonNegativeInt, PositiveInt, store_plain
+from vidclf.threads import compute_threads
 
 
 class VideoDataModule(pl.LightningDataModule):
@@ -62,14 +64,22 @@ class VideoDataModule(pl.LightningDataModule):
 
     def __init__(self, train: Optional[str] = None, val: Optional[str] = None, test: Optional[str] = None,
                  predict: Union[str, list[str], None] = None, videos_root: Optional[str] = None,
-                 val_split: float = 0.0, max_failed: float = 0.25, scan: bool = True, cache: Optional[str] = None,
-                 backbone: str = "x3d_xs", classes: Optional[list[str]] = None,
-                 frames: Optional[int] = None, rate: Optional[int] = None, crop: Optional[int] = None,
-                 resize: Optional[int] = None, train_resize: Optional[tuple[int, int]] = None,
-                 num_clips: int = 5, num_crops: Literal[1, 3] = 1, hflip: bool = True, train_clips: int = 1,
-                 sampler: Literal["shuffle", "balanced"] = "shuffle", batch_size: int = 8, num_workers: int = 2):
+                 val_split: HoldOut = 0.0, max_failed: ClosedUnitInterval = 0.25, scan: bool = True,
+                 cache: Optional[str] = None, backbone: str = "x3d_xs", classes: Optional[list[str]] = None,
+                 frames: Optional[PositiveInt] = None, rate: Optional[PositiveInt] = None,
+                 crop: Optional[PositiveInt] = None, resize: Optional[PositiveInt] = None,
+                 train_resize: Optional[tuple[PositiveInt, PositiveInt]] = None,
+                 num_clips: PositiveInt = 5, num_crops: Literal[1, 3] = 1, hflip: bool = True,
+                 train_clips: PositiveInt = 1, sampler: Literal["shuffle", "balanced"] = "shuffle",
+                 batch_size: PositiveInt = 8, num_workers: NonNegativeInt = 2):
         super().__init__()
         self.save_hyperparameters()
+        store_plain(self)
+        if val and val_split:
+            raise VidclfError(f"--data.val {val} and --data.val_split {val_split} both give validation videos; "
+                              f"pass one of them")
+        if train_resize is not None and train_resize[0] > train_resize[1]:
+            raise VidclfError(f"--data.train_resize {list(train_resize)}: give [min, max] with min <= max")
         spec = get_spec(backbone)
         self.clip = ClipSettings(
             frames=frames or spec.frames, rate=rate or spec.rate, crop=crop or spec.crop,
@@ -82,7 +92,10 @@ class VideoDataModule(pl.LightningDataModule):
         self.ignored: dict[tuple[str, str], str] = {}  # (split, path) -> why it is not used
         self._train_items = self._list("train") if train else None
         self._val_items = None
-        if self._train_items is not None and not self._source("val") and val_split > 0:
+        if val_split and not val and self._source("val"):
+            raise VidclfError(f"--data.train {train} holds its own validation videos (a val split), and "
+                              f"--data.val_split {val_split} asks to hold out others; drop --data.val_split")
+        if self._train_items is not None and val_split > 0:
             self._train_items, self._val_items = stratified_split(self._train_items, val_split, torch.initial_seed())
         if classes is None and self._train_items is not None:
             classes = sorted({label for _, label in self._train_items})
@@ -96,6 +109,9 @@ class VideoDataModule(pl.LightningDataModule):
     def setup(self, stage: str) -> None:
         hp = self.hparams
         self.seed = torch.initial_seed()  # set by --seed_everything
+        threads = compute_threads(self.trainer.num_devices if self.trainer is not None else 1)
+        if threads:
+            torch.set_num_threads(threads)
         if stage == "fit":
             self.datasets["train"] = self._labelled(self._train_items, "train", train=True)
         if stage in ("fit", "validate") and (self._source("val") or self._val_items):
@@ -218,3 +234,4 @@ def stratified_split(items: list[tuple[str, str]], fraction: float, seed: int) -
         val += members[:k]
         train += members[k:]
     return sorted(train), sorted(val)
+

@@ -107,7 +107,8 @@ def unlabelled_videos(sources: Union[str, list[str]], videos_root: Optional[str]
             matches = sorted(glob.glob(source, recursive=True))
             if not matches:
                 raise VidclfError(f"{source}: the pattern matches no files; check it, or quote it for the shell")
-            found = Listing([m for m in matches if Path(m).is_file()])
+            found = Listing([m for m in matches if Path(m).is_file()],
+                            [(m, not_regular(m)) for m in matches if not Path(m).is_dir() and not_regular(m)])
         else:
             found = _unlabelled(source, videos_root)
         listing.items += found.items
@@ -176,6 +177,8 @@ def _read_list(path: Path, need_label: bool, videos_root: Optional[str] = None) 
     (and `label` when labels are needed). Relative paths are taken relative to `videos_root`,
     else to the list's folder."""
     wanted = ["path", "label"] if need_label else ["path"]
+    if not_regular(str(path)):  # reading a named pipe could block forever
+        raise VidclfError(f"{path}: {not_regular(str(path))}; pass a CSV/TSV/JSONL file")
     with open(path, newline="", encoding="utf-8-sig") as f:
         if path.suffix.lower() == ".jsonl":
             try:
