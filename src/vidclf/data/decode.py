@@ -60,6 +60,7 @@ class VideoReader:
         self.damage = ""  # FFmpeg's reason for the first of them, or for data ending early
         self.cut_at: Optional[float] = None  # last frame's time when the video ended well before `duration`
         self._held: tuple = (None, 0.0)  # the last decoded frame and its time, where decoding stands
+        self._sizes: dict[int, tuple[int, int]] = {}  # short side -> (width, height) of converted frames
         try:
             refused = not_regular(path)
             if refused:
@@ -112,9 +113,12 @@ class VideoReader:
             return self.container.duration / av.time_base - self.start
         # WebM from a browser may carry no duration: read packet timestamps (no decoding)
         end = 0.0
-        for packet in self.container.demux(s):
-            if packet.pts is not None:
-                end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base) - self.start)
+        try:
+            for packet in self.container.demux(s):
+                if packet.pts is not None:
+                    end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base) - self.start)
+        except av.error.FFmpegError:
+            pass  # damaged further on: the video lasts as far as it can be read
         self._open()  # back to the start without a seek (such files often have no index to seek with)
         return end
 
@@ -126,12 +130,14 @@ class VideoReader:
         """What decoding met in a damaged file, in words ("" for a sound file)."""
         parts = []
         if self.damaged:
-            where = f"{min(self.damaged):.2f}" + (f"-{max(self.damaged):.2f}" if len(self.damaged) > 1 else "")
+            known = [t for t in self.damaged if t == t] or [0.0]  # NaN: a packet without a timestamp
+            where = f"{min(known):.2f}" + (f"-{max(known):.2f}" if max(known) > min(known) else "")
             parts.append(f"{len(self.damaged)} damaged packet(s) skipped at {where} s ({self.damage})")
         elif self.damage:
             parts.append(f"data ends early ({self.damage})")
         if parts and self.cut_at is not None:
-            parts.append(f"video decodes to {self.cut_at + self.frame_step:.2f} s of {self.info.duration:.2f} s")
+            parts.append(f"video decodes to {max(0.0, self.cut_at + self.frame_step):.2f} s of "
+                         f"{self.info.duration:.2f} s")
         return "partly decoded: " + "; ".join(parts) if parts else ""
 
     def decodable_end(self, clip_seconds: float) -> float:
@@ -139,7 +145,7 @@ class VideoReader:
         end of its last frame. A damaged file with too little left for a `clip_seconds` clip is refused."""
         if self.cut_at is None:
             return self.info.duration
-        end = self.cut_at + self.frame_step
+        end = max(0.0, self.cut_at + self.frame_step)
         if self.warning() and end < 0.5 * min(clip_seconds, self.info.duration):
             raise DecodeError(f"damaged: only {end:.2f} s of {self.info.duration:.2f} s decode, too little "
                               f"for a {clip_seconds:.2f} s clip ({self.damage})")
@@ -170,11 +176,12 @@ class VideoReader:
         the clip is decoded again without skipping, so the result is always exact.
         """
         try:
-            out, times = self._pick(wanted, short_side, skip)
-        except _SeekFailed:  # seeking cannot be trusted in this file: decode it front to back
-            self.seekable = False
-            self._open()
-            out, times = self._pick(wanted, short_side, skip)
+            try:
+                out, times = self._pick(wanted, short_side, skip)
+            except _SeekFailed:  # seeking cannot be trusted in this file: decode it front to back
+                self.seekable = False
+                self._open()
+                out, times = self._pick(wanted, short_side, skip)
         except av.error.FFmpegError as err:
             raise DecodeError(f"decoding failed: {_reason(err)}") from None
         finally:
@@ -229,9 +236,10 @@ class VideoReader:
         return out, times
 
     def _restart(self, target: float) -> tuple[None, float, float]:
-        """Get ready to decode the frame on screen at `target`: seek, or in a file that cannot be
-        sought reliably, open it again to decode from the start. Returns (prev, prev_t, aimed)."""
-        if self.seekable:
+        """Get ready to decode the frame on screen at `target`: seek, or near the start (where a seek
+        may land on a first frame stamped after the target) and in a file that cannot be sought
+        reliably, open it again to decode from the start. Returns (prev, prev_t, aimed)."""
+        if self.seekable and target > SEEK_GAP:
             try:
                 self.container.seek(int((target + self.start) / self.stream.time_base), stream=self.stream,
                                     backward=True, any_frame=False)
@@ -299,8 +307,12 @@ class VideoReader:
         return 0.0 if prev_t is None else prev_t + self.frame_step  # no timestamp: assume constant rate
 
     def _to_rgb(self, frame, short_side: int) -> np.ndarray:
-        scale = short_side / min(frame.width, frame.height)
-        width, height = max(1, round(frame.width * scale)), max(1, round(frame.height * scale))
+        # every frame of a file comes out the size of its first, even if the stream changes size
+        # midway (as recordings of adaptive streams do): the clips of one video stack into one array
+        if short_side not in self._sizes:
+            scale = short_side / min(frame.width, frame.height)
+            self._sizes[short_side] = max(1, round(frame.width * scale)), max(1, round(frame.height * scale))
+        width, height = self._sizes[short_side]
         image = self.reformatter.reformat(frame, width, height, "rgb24", interpolation="BILINEAR", threads=1).to_ndarray()
         turns = (round((frame.rotation or 0) / 90)) % 4
         return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
