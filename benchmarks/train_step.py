@@ -6,6 +6,11 @@ Each backbone runs in its own subprocess so its peak memory is its own (CPU: pea
 allocated, with bf16 autocast when --device cuda).
 
     .venv/bin/python benchmarks/train_step.py [--backbones x3d_xs,x3d_s] [--batch 8] [--device cpu]
+
+Hugging Face and timm backbones run at their real sizes from their default configs, randomly
+initialised (nothing is downloaded): videomae_b, timesformer_b, vivit_b, vjepa2_l (as `hf-arch`
+names below) and timm:NAME. For them "eager" is eager attention and "vidclf" is PyTorch SDPA
+(transformers' default); channels_last_3d applies to the zoo's 3D convolutions only.
 """
 
 from __future__ import annotations
@@ -22,11 +27,33 @@ import torch
 from vidclf.backbones import BACKBONES, build_backbone, get_spec
 
 
+# real-size architectures of the hf family, from transformers' default configs (ViT-B, V-JEPA 2 ViT-L)
+HF_ARCHS = {"videomae_b": ("VideoMAEConfig", {}), "timesformer_b": ("TimesformerConfig", {}),
+            "vivit_b": ("VivitConfig", {}), "vjepa2_l": ("VJEPA2Config", {"frames_per_clip": 16})}
+
+
+def resolve(name: str) -> str:
+    """A backbone name to build without downloads: hf architectures from their default configs."""
+    if name not in HF_ARCHS:
+        return name
+    import transformers
+
+    from vidclf.backbones import hf
+
+    config_class, overrides = HF_ARCHS[name]
+    config = getattr(transformers, config_class)(**overrides).to_dict()
+    hf.remember(f"bench/{name}", {"config.json": config})
+    return f"hf:bench/{name}"
+
+
 def measure(name: str, batch: int, layout: str, device: str, steps: int) -> dict:
-    channels_last = layout != "eager"
+    name = resolve(name)
     spec = get_spec(name)
+    channels_last = layout != "eager" and spec.family == "zoo"
     torch.manual_seed(0)
     net = build_backbone(name, num_classes=10).to(device)
+    if layout == "eager" and hasattr(net, "model"):  # hf: eager attention instead of SDPA
+        net.model.set_attn_implementation("eager")
     fmt = torch.channels_last_3d if channels_last else torch.contiguous_format
     net = net.to(memory_format=fmt)
     model = torch.compile(net) if layout == "compile" else net
@@ -67,7 +94,7 @@ def main() -> None:
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: NAME:LAYOUT
     args = parser.parse_args()
     if args.one:
-        name, layout = args.one.split(":")
+        name, layout = args.one.rsplit(":", 1)
         print(json.dumps(measure(name, args.batch, layout, args.device, args.steps)))
         return
     names = list(BACKBONES) if args.backbones == "all" else args.backbones.split(",")
@@ -77,7 +104,7 @@ def main() -> None:
           f"{'clips/s':>8s} {'peak MB':>8s}" + (f" {'compiled s/step':>15s} {'compile s':>9s} {'break-even steps':>16s}"
                                                  if args.compile else ""))
     for name in names:
-        spec = get_spec(name)
+        spec = get_spec(resolve(name))
         runs = {}
         for layout in layouts:
             out = subprocess.run([sys.executable, __file__, "--one", f"{name}:{layout}", "--batch", str(args.batch),

@@ -11,10 +11,15 @@ import pytest
 import torch
 
 from conftest import QUIET, read_csv, vidclf
+from tiny_models import tiny_hf, tiny_timm_weights
 from vidclf.backbones import get_spec
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-LIGHT = {"demo.yaml", "recipes/x3d_s.yaml", "recipes/efficient_x3d_xs.yaml", "recipes/r2plus1d_18.yaml"}
+LIGHT = {"demo.yaml", "recipes/x3d_s.yaml", "recipes/efficient_x3d_xs.yaml", "recipes/r2plus1d_18.yaml",
+         "recipes/videomae_b.yaml", "recipes/timesformer_b.yaml", "recipes/vivit_b.yaml", "recipes/vjepa2_l.yaml",
+         "recipes/tsn_convnext_t.yaml"}
+# Recipes of the other families run on a tiny model of the same architecture, from a local folder / file.
+TINY_HF = {"videomae_b": "videomae", "timesformer_b": "timesformer", "vivit_b": "vivit", "vjepa2_l": "vjepa2"}
 ALL = [pytest.param(name, marks=() if name in LIGHT or name.startswith("trainer/") else pytest.mark.slow)
        for name in sorted(p.relative_to(CONFIGS).as_posix() for p in CONFIGS.rglob("*.yaml"))]
 # One short step on tiny videos; clip shape stays the recipe's own (from its backbone).
@@ -40,8 +45,13 @@ def test_config_runs_a_step(name, tiny_data, tmp_path):
     if name in ("trainer/gpu.yaml", "trainer/ddp.yaml"):
         args += ["--trainer.accelerator", "cpu"]  # no GPU in CI: same config, bf16 autocast on CPU
     text = config.read_text()
-    if "pretrained: true" in text:
-        backbone = next(line.split(":")[1].strip() for line in text.splitlines() if "backbone:" in line)
+    backbone = next((line.split(":")[1].split("#")[0].strip() for line in text.splitlines() if "backbone:" in line), None)
+    if backbone in TINY_HF:  # pretrained: true loads the tiny checkpoint the way a hub download loads
+        args += ["--model.backbone", f"hf:{tiny_hf(TINY_HF[backbone], tmp_path / 'hf')}"]
+    elif backbone and backbone.startswith("tsn_"):
+        args += ["--model.backbone", "timm:test_convnext",
+                 "--model.pretrained", tiny_timm_weights("test_convnext", tmp_path / "test_convnext.pth")]
+    elif "pretrained: true" in text:
         args += ["--model.pretrained", local_weights(backbone, tmp_path)]
     if "strategy: ddp" in text:  # DDP starts its processes by running the command again: not in-process
         args += ["--trainer.devices", "2", "--trainer.sync_batchnorm", "false"]  # SyncBatchNorm is CUDA-only

@@ -16,7 +16,8 @@ from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 from vidclf.checkpoint import Checkpoint, read_checkpoint
 from vidclf.data.datamodule import VideoDataModule
 from vidclf.errors import VidclfError
-from vidclf.module import VideoClassifier
+from vidclf.backbones import remember_files
+from vidclf.module import BACKBONE_FILES, VideoClassifier
 from vidclf.parsing import VidclfParser, check_config_files, keep_ints
 from vidclf.reports.data_report import DataReport
 from vidclf.reports.evaluation import EvalReport
@@ -64,6 +65,7 @@ class VidclfCLI(LightningCLI):
         if not path or path in LIGHTNING_CKPT_WORDS:
             return
         checkpoint = read_checkpoint(path)
+        remember_files(checkpoint["hyper_parameters"]["backbone"], checkpoint.get(BACKBONE_FILES))
         model = dict(checkpoint["hyper_parameters"])
         for key in ("_instantiator", "_class_path", "class_names"):
             model.pop(key, None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Literal, Optional, Union
 
 import pytorch_lightning as pl
@@ -12,7 +13,7 @@ from torch import nn
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
-from vidclf.backbones import BACKBONES, build_backbone, classifier, get_spec
+from vidclf.backbones import BACKBONES, build_backbone, classifier, get_spec, remember_files, short_names_help
 from vidclf.data.dataset import derived_seed
 from vidclf.errors import VidclfError
 from vidclf.ranges import (ClosedUnitInterval, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt,
@@ -20,14 +21,20 @@ from vidclf.ranges import (ClosedUnitInterval, NonNegativeFloat, NonNegativeInt,
 
 
 class VideoClassifier(pl.LightningModule):
-    """Classify video clips with a Kinetics backbone fine-tuned to your classes.
+    """Classify video clips with a video backbone fine-tuned to your classes.
 
     Args:
-        backbone: Backbone name, one of: {backbones}. Sets the clip shape the data uses.
+        backbone: Backbone name, one of: {backbones}; or hf:<Hugging Face id or save_pretrained folder>
+            of a VideoMAE, TimeSformer, ViViT or V-JEPA 2 checkpoint, or timm:<timm model name> for an
+            image model run on every frame. Short names: {short}. Sets the clip shape the data uses
+            (read from the checkpoint's own config and preprocessor files for hf:).
         num_classes: Number of classes. Default: the number of `class_names`.
         class_names: Class names in index order (set from the training data on the command line).
-        pretrained: False (random init), True (official Kinetics-400 weights, downloaded once into the
-            torch hub cache) or a local path / URL of a weight file in the backbone's published format.
+        pretrained: False (random init), True (the published weights: Kinetics-400 for the zoo, downloaded
+            once into the torch hub cache; the hf: checkpoint's own; timm's for timm:) or a local path / URL of
+            a weight file in the backbone's published format (hf: a save_pretrained folder).
+        temporal: How an image model per frame (timm:) combines its frames: mean (TSN) or conv (a learned
+            temporal convolution over the frame features, which sees their order).
         dropout: Dropout before the classifier.
         lr: Peak learning rate of the default AdamW + warmup/cosine schedule (ignored if --optimizer is given).
         weight_decay: AdamW weight decay.
@@ -44,20 +51,24 @@ class VideoClassifier(pl.LightningModule):
             BatchNorm statistics stay as loaded) or freeze_unfreeze (freeze until `unfreeze_epoch`).
         unfreeze_epoch: Epoch at which freeze_unfreeze starts training the backbone.
         backbone_lr: Backbone learning rate as a fraction of `lr` (the head always gets `lr`).
+        layer_decay: Layer-wise learning-rate decay (VideoMAE's fine-tuning recipe: 0.75): block i of L
+            (transformer layers, zoo blocks) gets lr * layer_decay ** (L + 1 - i), embeddings the
+            lowest, the head `lr`. 1: the same rate everywhere.
         train_bn: With a frozen backbone, still update its BatchNorm statistics.
     """
 
-    __doc__ = __doc__.format(backbones=", ".join(BACKBONES))
+    __doc__ = __doc__.format(backbones=", ".join(BACKBONES), short=short_names_help())
 
     def __init__(self, backbone: str = "x3d_xs", num_classes: Optional[PositiveInt] = None,
                  class_names: Optional[list[str]] = None, pretrained: Union[bool, str] = False,
+                 temporal: Literal["mean", "conv"] = "mean",
                  dropout: ClosedUnitInterval = 0.5, lr: PositiveFloat = 1e-3, weight_decay: NonNegativeFloat = 0.05,
                  warmup_epochs: NonNegativeFloat = 1.0, label_smoothing: ClosedUnitInterval = 0.0,
                  class_weights: Union[Literal["balanced"], list[NonNegativeFloat], None] = None,
                  channels_last: bool = True, compile: bool = False,
                  aggregate: Literal["prob", "logit"] = "prob",
                  finetune: Literal["full", "freeze", "freeze_unfreeze"] = "full", unfreeze_epoch: NonNegativeInt = 1,
-                 backbone_lr: NonNegativeFloat = 1.0, train_bn: bool = False):
+                 backbone_lr: NonNegativeFloat = 1.0, layer_decay: ClosedUnitInterval = 1.0, train_bn: bool = False):
         super().__init__()
         if class_names is None and num_classes is None:
             raise VidclfError("the model needs its classes: pass --data.train, --ckpt_path, or --model.num_classes")
@@ -67,8 +78,10 @@ class VideoClassifier(pl.LightningModule):
         store_plain(self)
         self.class_names = list(class_names or (str(i) for i in range(num_classes)))
         spec = get_spec(backbone)
-        self.net = build_backbone(backbone, len(self.class_names), dropout, pretrained)
-        self.memory_format = torch.channels_last_3d if channels_last else torch.contiguous_format
+        self.net = build_backbone(backbone, len(self.class_names), dropout, pretrained, temporal)
+        self.backbone_files = spec.config  # hf: the checkpoint's config files, kept in every vidclf checkpoint
+        # channels_last_3d is for the zoo's 3D convolutions; transformers and per-frame image models run as built
+        self.memory_format = torch.channels_last_3d if channels_last and spec.family == "zoo" else torch.contiguous_format
         self.net.to(memory_format=self.memory_format)
         # uint8 RGB in [0, 255] -> normalised float, as the backbone was trained
         self.register_buffer("mean", torch.tensor(spec.mean).view(1, 3, 1, 1, 1) * 255, persistent=False)
@@ -157,13 +170,17 @@ class VideoClassifier(pl.LightningModule):
         hp = self.hparams
         # every parameter is in the optimizer; frozen ones get no gradient, so AdamW leaves them alone
         backbone = {id(p) for p in self._backbone()[0]}
-        groups = []
-        for in_backbone in (True, False):
-            for decays in (True, False):  # no weight decay on norms and biases
-                params = [p for p in self.parameters() if (id(p) in backbone) == in_backbone and (p.ndim > 1) == decays]
-                groups.append({"params": params, "weight_decay": hp.weight_decay if decays else 0.0,
-                               "lr": hp.lr * (hp.backbone_lr if in_backbone else 1.0)})
-        optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=hp.lr)
+        depth = layer_depths(self.net) if hp.layer_decay < 1 else {}
+        deepest = max(depth.values(), default=0) + 1  # the head
+        groups: dict[tuple, dict] = {}
+        for p in self.parameters():
+            in_backbone, decays = id(p) in backbone, p.ndim > 1  # no weight decay on norms and biases
+            level = depth.get(id(p), 0) if in_backbone else deepest
+            group = groups.setdefault((in_backbone, decays, level), {
+                "params": [], "weight_decay": hp.weight_decay if decays else 0.0,
+                "lr": hp.lr * (hp.backbone_lr if in_backbone else 1.0) * hp.layer_decay ** (deepest - level)})
+            group["params"].append(p)
+        optimizer = torch.optim.AdamW(list(groups.values()), lr=hp.lr)
         steps: dict[str, int] = {}
 
         def factor(step: int) -> float:
@@ -222,11 +239,20 @@ class VideoClassifier(pl.LightningModule):
         # (seed, epoch, batch, process) alone, so a resumed run continues exactly as if never stopped.
         torch.manual_seed(derived_seed(self.seed, self.current_epoch, batch_idx, self.global_rank))
 
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        if self.backbone_files:  # what an hf: backbone is, so the checkpoint alone rebuilds it
+            checkpoint[BACKBONE_FILES] = self.backbone_files
+
     @classmethod
     def load_from_checkpoint(cls, checkpoint_path, *args, **kwargs):
         """Load a trained classifier; its weights come from the checkpoint, so nothing is downloaded."""
         kwargs.setdefault("pretrained", False)
+        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+        remember_files(checkpoint["hyper_parameters"]["backbone"], checkpoint.get(BACKBONE_FILES))
         return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)
+
+
+BACKBONE_FILES = "vidclf_backbone_files"
 
 
 def video_metrics(k: int, prefix: str) -> MetricCollection:
@@ -236,3 +262,16 @@ def video_metrics(k: int, prefix: str) -> MetricCollection:
     if k > 5:
         metrics["acc_top5"] = MulticlassAccuracy(k, top_k=5, average="micro")
     return MetricCollection(metrics, prefix=prefix)
+
+
+def layer_depths(net: nn.Module) -> dict[int, int]:
+    """{id(parameter): depth} for layer-wise learning rates: a parameter inside the i-th numbered
+    block (`layer.i`, `layers.i` or `blocks.i`, as transformers, timm and pytorchvideo name them)
+    is at depth i + 1; anything before the first block (embeddings) at 0, after the last at L + 1."""
+    depths, last = {}, 0
+    for name, p in net.named_parameters():
+        found = re.search(r"(?:^|\.)(?:layer|layers|blocks)\.(\d+)\.", name)
+        if found:
+            last = max(last, int(found[1]) + 1)
+        depths[id(p)] = int(found[1]) + 1 if found else (last + 1 if last else 0)
+    return depths
