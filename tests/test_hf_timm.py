@@ -65,6 +65,10 @@ def test_hf_model_through_fit_validate_predict_export(kind, hf_models, tiny_data
     assert vidclf("predict", *QUIET, "--ckpt_path", ckpt, "--data.predict", tiny_data / "val" / "rising",
                   "--output", out) == 0
     assert [r["status"] for r in read_csv(out)] == ["ok"] * 5
+    if kind == "videomae":  # timeline windows through the same backbone
+        assert vidclf("predict", *QUIET, "--ckpt_path", ckpt, "--data.predict", tiny_data / "val/rising/rising.mp4",
+                      "--output", tmp_path / "t.csv", "--timeline", tmp_path / "w.csv", "--window", "0.4") == 0
+        assert len(read_csv(tmp_path / "w.csv")) >= 2
     for fmt, suffix in (("onnx", ".onnx"), ("torchscript", ".pt"), ("pt2", ".pt2")):
         target = tmp_path / f"model{suffix}"
         assert vidclf("export", *QUIET, "--ckpt_path", ckpt, "--format", fmt, "--output", target,
@@ -206,3 +210,15 @@ def test_ddp_with_a_hf_model_on_two_processes(hf_models, tiny_data, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert [p.name for p in tmp_path.iterdir()] == ["version_0"]
     assert any(r.get("val/acc") for r in read_csv(tmp_path / "version_0/metrics.csv"))
+
+
+def test_fixed_position_embeddings_stop_with_the_input_or_take_other_sizes(hf_models, tiny_data, tmp_path, capsys):
+    """VideoMAE's positional embeddings are sized for its checkpoint's input: another frame count is
+    one line naming that input. V-JEPA 2 (rotary embeddings) runs at other frame counts and sizes."""
+    assert vidclf("fit", "--model.backbone", f"hf:{hf_models['videomae']}", "--data.frames", "8",
+                  "--data.train", tiny_data / "train", "--trainer.default_root_dir", tmp_path) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "takes exactly 4 frames at 32x32" in err[0], err
+    net = build_backbone(f"hf:{hf_models['vjepa2']}", num_classes=3, pretrained=True).eval()
+    with torch.no_grad():
+        assert net(torch.randn(1, 3, 8, 48, 48)).shape == (1, 3)
