@@ -13,10 +13,10 @@ from jsonargparse import set_parsing_settings
 from pytorch_lightning.cli import LightningCLI
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
+from vidclf.backbones import remember_files
 from vidclf.checkpoint import Checkpoint, read_checkpoint
 from vidclf.data.datamodule import VideoDataModule
 from vidclf.errors import VidclfError
-from vidclf.backbones import remember_files
 from vidclf.module import BACKBONE_FILES, VideoClassifier
 from vidclf.parsing import VidclfParser, check_config_files, keep_ints
 from vidclf.reports.data_report import DataReport

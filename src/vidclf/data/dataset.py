@@ -116,12 +116,14 @@ class VideoClips(Dataset):
         return self._maybe_flip(frames.permute(1, 0, 2, 3)[None], rng), warning  # (1, C, T, H, W)
 
 
-
 class VideoWindows(Dataset):
     """Timeline items: consecutive windows of one video, `chunk` at a time, one centred clip each.
 
     A long video becomes many small items, so memory stays flat however long it is. An item is
-    {"video": uint8 (W, C, T, crop, crop), "index": video, "starts": (W,) window starts} or an error.
+    {"video": uint8 (W, C, T, crop, crop), "index": video, "starts": (W,) window starts} (plus
+    "warning" for a damaged file), an error, or {"index", "past_end": True} for windows after the
+    point where a damaged file stops decoding (they show nothing; the video's first item always
+    keeps a window, so every video gets its row).
     """
 
     def __init__(self, paths: Sequence[str], clip: ClipSettings, window: float, stride: float, chunk: int = 16):
