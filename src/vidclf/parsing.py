@@ -27,7 +27,7 @@ ALIASES = {
     "model": "backbone", "model_name": "backbone", "arch": "backbone", "architecture": "backbone",
     "num_frames": "frames", "clip_len": "frames", "frame_interval": "rate", "sampling_rate": "rate",
     "crop_size": "crop", "image_size": "crop", "gpus": "devices", "num_gpus": "devices",
-    "wd": "weight_decay", "warmup": "warmup_epochs", "num_classes": "num_classes",
+    "wd": "weight_decay", "warmup": "warmup_epochs",
 }
 GROUP_FILE_FLAGS = ("--model", "--data", "--trainer")  # `--model FILE.yaml`: that group's options
 
