@@ -71,7 +71,8 @@ def write_csv(path: Path, rows: list[dict]) -> Path:
 
 
 def read_csv(path: Path) -> list[dict]:
-    with open(path, newline="") as f:
+    """Rows of a CSV vidclf wrote; a file name that is not UTF-8 comes back as the file system gave it."""
+    with open(path, newline="", encoding="utf-8", errors="surrogateescape") as f:
         return list(csv.DictReader(f))
 
 

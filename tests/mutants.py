@@ -13,7 +13,6 @@ import socket
 import struct
 from pathlib import Path
 
-import av
 import numpy as np
 
 from vidclf.synthetic import render_motion, write_video
@@ -34,21 +33,11 @@ def seed_videos(folder: Path, frames: int = 45, size: int = 48) -> list[Path]:
     for ext, codec in SEEDS:
         path = folder / f"seed{ext}"
         if codec == "gif":
-            write_gif(path, render_motion("rising", rng, frames // 3, size))
+            write_video(str(path), render_motion("rising", rng, frames // 3, size), fps=10, codec="gif")
         else:
             write_video(str(path), render_motion("rising", rng, frames, size), codec=codec)
         paths.append(path)
     return paths
-
-
-def write_gif(path: Path, frames: np.ndarray) -> None:
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("gif", rate=10)
-        stream.height, stream.width = frames.shape[1:3]
-        stream.pix_fmt = "rgb8"
-        for image in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
-        container.mux(stream.encode())
 
 
 def mutate(data: bytes, rng: np.random.Generator) -> tuple[str, bytes]:
@@ -111,14 +100,8 @@ def write_mutants(seeds: list[Path], folder: Path, count: int, seed: int = 0) ->
 
 def faststart_mp4(path: Path, frames: int = 300, size: int = 64) -> Path:
     """A 10 s mp4 with its index (moov) in front, keyframe every second, as web uploads are."""
-    images = render_motion("rising", np.random.default_rng(0), frames, size)
-    with av.open(str(path), "w", options={"movflags": "faststart"}) as container:
-        stream = container.add_stream("libx264", rate=30, options={"g": "30"})
-        stream.height = stream.width = size
-        stream.pix_fmt = "yuv420p"
-        for image in images:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
-        container.mux(stream.encode())
+    write_video(str(path), render_motion("rising", np.random.default_rng(0), frames, size), g="30",
+                container_options={"movflags": "faststart"})
     return path
 
 

@@ -3,7 +3,6 @@ files each get their row; the part of a damaged file that decodes is used; fuzze
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import subprocess
@@ -29,11 +28,10 @@ CLIP = ClipSettings(frames=4, rate=6, crop=32, resize=36, train_resize=(32, 40))
 
 
 def read_rows(path: Path) -> list[dict]:
-    """Rows of a predictions/report file; names that are not UTF-8 come back as the file system gave them."""
-    with open(path, newline="", encoding="utf-8", errors="surrogateescape") as f:
-        if path.suffix == ".jsonl":
-            return [json.loads(line) for line in f]
-        return list(csv.DictReader(f))
+    """Rows of a predictions/report file, CSV or JSON Lines (JSON escapes names that are not UTF-8)."""
+    if path.suffix == ".jsonl":
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return read_csv(path)
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,8 @@ ALIASES = {
     "crop_size": "crop", "image_size": "crop", "gpus": "devices", "num_gpus": "devices",
     "wd": "weight_decay", "warmup": "warmup_epochs",
 }
-GROUP_FILE_FLAGS = ("--model", "--data", "--trainer")  # `--model FILE.yaml`: that group's options
+# flags that take a config file -> the prefix of its keys (`--model FILE.yaml`: that group's options)
+CONFIG_FLAGS = {"--config": "", "-c": "", "--model": "model.", "--data": "data.", "--trainer": "trainer."}
 
 
 class VidclfParser(LightningArgumentParser):
@@ -117,7 +118,7 @@ def check_config_files(parsers: dict, args: list[str]) -> None:
         return
     keys = all_keys(parsers[args[0]])
     for flag, value in _flag_values(args[1:]):
-        prefix = {"--config": "", "-c": ""}.get(flag, flag[2:] + ".") if flag in ("--config", "-c", *GROUP_FILE_FLAGS) else None
+        prefix = CONFIG_FLAGS.get(flag)
         if prefix is None or not Path(value).is_file():
             continue
         tree = _load_yaml(value)

@@ -19,10 +19,12 @@ import numpy as np
 MOTIONS = {"rising": (0.0, -1.0), "falling": (0.0, 1.0), "sideways": (1.0, 0.0)}
 
 
-def write_video(path: str, frames: np.ndarray, fps: int = 30, codec: str = "libx264", **options: str) -> None:
-    """Encode uint8 frames (T, H, W, 3) into `path` (container from the extension)."""
-    pix_fmt = {"mjpeg": "yuvj420p", "libx264rgb": "rgb24"}.get(codec, "yuv420p")
-    with av.open(path, "w") as container:
+def write_video(path: str, frames: np.ndarray, fps: int = 30, codec: str = "libx264",
+                container_options: dict | None = None, **options: str) -> None:
+    """Encode uint8 frames (T, H, W, 3) into `path` (container from the extension); `options` go to
+    the encoder (e.g. g="30"), `container_options` to the muxer (e.g. {"movflags": "faststart"})."""
+    pix_fmt = {"mjpeg": "yuvj420p", "libx264rgb": "rgb24", "gif": "rgb8"}.get(codec, "yuv420p")
+    with av.open(path, "w", options=container_options or {}) as container:
         stream = container.add_stream(codec, rate=fps, options=options)
         stream.height, stream.width = frames.shape[1:3]
         stream.pix_fmt = pix_fmt

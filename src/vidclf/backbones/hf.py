@@ -57,10 +57,9 @@ def spec(source: str) -> BackboneSpec:
     processor = files.get("video_preprocessor_config.json") or files.get("preprocessor_config.json") or {}
     frames = int(config.get("num_frames") or config.get("frames_per_clip"))
     crop = _side(processor.get("crop_size")) or int(config.get("image_size") or config.get("crop_size"))
-    resize = _side(processor.get("size")) or round(crop * 256 / 224)
+    resize = max(crop, _side(processor.get("size")) or round(crop * 256 / 224))
     mean, std = _normalisation(processor)
-    return BackboneSpec(None, frames, rate, crop, max(resize, crop), (max(resize, crop), round(max(resize, crop) * 1.25)),
-                        mean, std, url="", state_key=None, fixed_input=fixed, family="hf", source=source,
+    return BackboneSpec(None, frames, rate, crop, resize, (resize, round(resize * 1.25)), mean, std, url="", state_key=None, fixed_input=fixed, family="hf", source=source,
                         config=files)
 
 

@@ -126,6 +126,11 @@ class VideoReader:
     def frame_step(self) -> float:
         return 1.0 / float(self.stream.average_rate or self.stream.guessed_rate or 30)
 
+    @property
+    def is_damaged(self) -> bool:
+        """Whether decoding so far met rejected packets or data ending in an error."""
+        return bool(self.damaged or self.damage)
+
     def warning(self) -> str:
         """What decoding met in a damaged file, in words ("" for a sound file)."""
         parts = []
@@ -146,7 +151,7 @@ class VideoReader:
         if self.cut_at is None:
             return self.info.duration
         end = max(0.0, self.cut_at + self.frame_step)
-        if self.warning() and end < 0.5 * min(clip_seconds, self.info.duration):
+        if self.is_damaged and end < 0.5 * min(clip_seconds, self.info.duration):
             raise DecodeError(f"damaged: only {end:.2f} s of {self.info.duration:.2f} s decode, too little "
                               f"for a {clip_seconds:.2f} s clip ({self.damage})")
         return end
@@ -219,7 +224,6 @@ class VideoReader:
                 while len(out) < len(wanted) and t > wanted[len(out)] + 1e-6:
                     pick(frame if prev is None else prev, t if prev is None else prev_t)
                 prev, prev_t = frame, t
-                self._held = (prev, prev_t)
                 if len(out) == len(wanted):
                     break
                 if self.seekable and wanted[len(out)] > aimed and wanted[len(out)] - t > SEEK_GAP:
@@ -233,6 +237,7 @@ class VideoReader:
                     self.cut_at = prev_t
                 while len(out) < len(wanted):
                     pick(prev, prev_t)
+        self._held = (prev, prev_t)  # where decoding stands, for the next call on this file
         return out, times
 
     def _restart(self, target: float) -> tuple[None, float, float]:
