@@ -1,7 +1,9 @@
 """Classify a video with an ONNX model exported by `vidclf export`, without vidclf installed.
 
 Needs only numpy, PyAV and onnxruntime. Preprocessing is read from the sidecar JSON next to the
-model, so the scores match `vidclf predict` on the same video.
+model, so the scores match `vidclf predict` on the same video. A single-label model prints the five
+most probable classes; a multi-label one every class's probability, marking those at or above
+their threshold (the labels `vidclf predict` gives).
 
     python examples/predict_onnx.py model.onnx video.mp4
 """
@@ -56,6 +58,10 @@ def softmax(z):
     return e / e.sum(-1, keepdims=True)
 
 
+def sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
 def main(model_path, video_path):
     info = json.load(open(model_path + ".json"))
     inp, video = info["input"], info["video"]
@@ -73,9 +79,17 @@ def main(model_path, video_path):
     x = (views.astype(np.float32) / 255 - np.array(inp["mean"], np.float32)) / np.array(inp["std"], np.float32)
     x = np.ascontiguousarray(x.transpose(0, 4, 1, 2, 3))  # (views, T, H, W, C) -> (views, C, T, H, W)
     logits = onnxruntime.InferenceSession(model_path).run(None, {inp["name"]: x})[0]
-    probs = softmax(logits.mean(0)) if video["aggregate"] == "logit" else softmax(logits).mean(0)
-    for k in np.argsort(-probs)[:5]:
-        print(f"{info['class_names'][k]}\t{probs[k]:.6f}")
+    output = info["output"]
+    activation = sigmoid if output.get("multi_label") else softmax
+    probs = activation(logits.mean(0)) if video["aggregate"] == "logit" else activation(logits).mean(0)
+    names = info["class_names"]
+    if output.get("multi_label"):
+        for k in np.argsort(-probs, kind="stable"):
+            present = probs[k] >= output["thresholds"][names[k]]
+            print(f"{names[k]}\t{probs[k]:.6f}\t{'present' if present else 'absent'}")
+    else:
+        for k in np.argsort(-probs)[:5]:
+            print(f"{names[k]}\t{probs[k]:.6f}")
 
 
 if __name__ == "__main__":

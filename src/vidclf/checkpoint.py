@@ -10,12 +10,22 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from vidclf.errors import VidclfError
 
 
+SINGLE_LABEL_MONITOR, MULTI_LABEL_MONITOR = "val/acc", "val/mAP"
+
+
 class Checkpoint(ModelCheckpoint):
-    """ModelCheckpoint whose last.ckpt follows every save point, improved or not.
+    """Checkpoints: last.ckpt follows every save point; best.ckpt by val/acc (multi-label: val/mAP).
+
+    The default monitored metric follows the model: val/acc, or val/mAP for a multi-label model.
 
     Lightning 2.6 rewrites last.ckpt only when a top-k checkpoint is written, so with a flat
     validation metric `--ckpt_path last` would resume from an old epoch and lose work.
     """
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        if getattr(pl_module.hparams, "multi_label", False) and self.monitor == SINGLE_LABEL_MONITOR:
+            self.monitor = MULTI_LABEL_MONITOR  # the default metric follows the kind of model
+        super().setup(trainer, pl_module, stage)
 
     def on_validation_end(self, trainer, pl_module) -> None:
         super().on_validation_end(trainer, pl_module)

@@ -14,7 +14,7 @@ from pytorch_lightning.cli import LightningCLI
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
 from vidclf.backbones import remember_files
-from vidclf.checkpoint import Checkpoint, read_checkpoint
+from vidclf.checkpoint import SINGLE_LABEL_MONITOR, Checkpoint, read_checkpoint
 from vidclf.data.datamodule import VideoDataModule
 from vidclf.errors import VidclfError
 from vidclf.module import BACKBONE_FILES, VideoClassifier
@@ -30,8 +30,8 @@ CLIP_KEYS = ("frames", "rate", "crop", "resize", "train_resize")
 LIGHTNING_CKPT_WORDS = ("last", "best", "hpc", "registry")
 # Options that change evaluation only: the checkpoint's run used them for its validation, so they are
 # restored too (validate reproduces the run's numbers), but a value given with --ckpt_path wins.
-EVAL_KEYS = ("aggregate",)
-DATA_EVAL_KEYS = ("num_clips", "num_crops")
+EVAL_KEYS = ("aggregate", "threshold")
+DATA_EVAL_KEYS = ("num_clips", "num_crops", "allow_empty_labels")
 
 
 class VidclfCLI(LightningCLI):
@@ -47,8 +47,9 @@ class VidclfCLI(LightningCLI):
         keep_ints(parser)
         parser.link_arguments("model.backbone", "data.backbone")  # clips match the backbone
         parser.link_arguments("data.classes", "model.class_names", apply_on="instantiate")
+        parser.link_arguments("data.multi_label", "model.multi_label", apply_on="instantiate")  # as the data says
         parser.add_lightning_class_args(Checkpoint, "checkpoint")
-        parser.set_defaults({"checkpoint.monitor": "val/acc", "checkpoint.mode": "max",
+        parser.set_defaults({"checkpoint.monitor": SINGLE_LABEL_MONITOR, "checkpoint.mode": "max",
                              "checkpoint.filename": "best", "checkpoint.save_last": True,
                              "checkpoint.auto_insert_metric_name": False})
 
@@ -67,13 +68,13 @@ class VidclfCLI(LightningCLI):
         checkpoint = read_checkpoint(path)
         remember_files(checkpoint["hyper_parameters"]["backbone"], checkpoint.get(BACKBONE_FILES))
         model = dict(checkpoint["hyper_parameters"])
-        for key in ("_instantiator", "_class_path", "class_names"):
+        for key in ("_instantiator", "_class_path", "class_names", "multi_label"):
             model.pop(key, None)
         model["pretrained"] = False  # the checkpoint holds the weights
         given, default = self.config[sub].model, self._subcommand_parsers[sub].get_defaults().model
         model.update({k: given[k] for k in EVAL_KEYS if given.get(k) != default.get(k)})
         ignored = [f"--model.{k} {v}" for k, v in given.as_dict().items() if k not in (*EVAL_KEYS, "class_names",
-                   "pretrained") and v != default.get(k) and v != model.get(k)]
+                   "multi_label", "pretrained") and v != default.get(k) and v != model.get(k)]
         if ignored:
             print(f"vidclf: warning: ignored {', '.join(ignored)}: the model comes from --ckpt_path {path} "
                   f"(backbone {model.get('backbone')}); drop those options, or train a new model", file=sys.stderr)
@@ -82,6 +83,7 @@ class VidclfCLI(LightningCLI):
         defaults = self._subcommand_parsers[sub].get_defaults().data
         data.update({k: data_hp[k] for k in DATA_EVAL_KEYS if k in data_hp and current.get(k) == defaults.get(k)})
         data["classes"] = current.get("classes") or checkpoint["hyper_parameters"].get("class_names")
+        data["multi_label"] = checkpoint["hyper_parameters"].get("multi_label", False)
         self.config = self.parser.parse_object({sub: {"model": model, "data": data}}, self.config)
 
     @staticmethod

@@ -10,7 +10,7 @@ import hashlib
 import os
 import warnings
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Optional
 
 import numpy as np
 import torch
@@ -54,8 +54,9 @@ def run_exported(path: str, fmt: Format, x: torch.Tensor) -> np.ndarray:
 
 
 def sidecar(backbone: str, class_names: list[str], clip: ClipSettings, checkpoint: str, fmt: Format,
-            views: dict) -> dict:
-    """Everything a deployment needs to preprocess a video and read the output, without vidclf."""
+            views: dict, thresholds: Optional[list[float]] = None) -> dict:
+    """Everything a deployment needs to preprocess a video and read the output, without vidclf.
+    `thresholds`: a multi-label model's per-class decision thresholds."""
     from vidclf import __version__
 
     spec = get_spec(backbone)
@@ -73,12 +74,22 @@ def sidecar(backbone: str, class_names: list[str], clip: ClipSettings, checkpoin
             "scale": 1 / 255, "mean": list(spec.mean), "std": list(spec.std),
             "formula": "((rgb_uint8 / 255) - mean) / std per channel",
         },
-        "output": {"name": "logits", "layout": "BK", "activation": "softmax gives probabilities"},
+        "output": output_info(class_names, thresholds),
         # how `vidclf predict` scores a whole video: clips spread evenly over it (start times
         # (duration - clip_seconds) * i / (num_clips - 1)), crops per clip, views combined by `aggregate`
         "video": {**views, "clip_seconds": clip.seconds},
         "source_checkpoint": {"path": str(checkpoint), "sha256": _sha256(checkpoint)},
     }
+
+
+def output_info(class_names: list[str], thresholds: Optional[list[float]]) -> dict:
+    """How to read the logits: softmax, or for multi-label a sigmoid per class and its threshold."""
+    if thresholds is None:
+        return {"name": "logits", "layout": "BK", "multi_label": False, "activation": "softmax gives probabilities"}
+    return {"name": "logits", "layout": "BK", "multi_label": True,
+            "activation": "sigmoid per class gives probabilities; a class is present when its probability "
+                          ">= its threshold",
+            "thresholds": {name: round(float(t), 6) for name, t in zip(class_names, thresholds)}}
 
 
 def _sha256(path: str) -> str:

@@ -16,6 +16,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionM
 from vidclf.backbones import BACKBONES, build_backbone, classifier, get_spec, remember_files, short_names_help
 from vidclf.data.dataset import derived_seed
 from vidclf.errors import VidclfError
+from vidclf.multilabel import DEFAULT_THRESHOLD, MIN_POSITIVES, ScoreStore, evaluate, tune_thresholds
 from vidclf.ranges import (ClosedUnitInterval, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt,
                            store_plain)
 
@@ -30,6 +31,12 @@ class VideoClassifier(pl.LightningModule):
             (read from the checkpoint's own config and preprocessor files for hf:).
         num_classes: Number of classes. Default: the number of `class_names`.
         class_names: Class names in index order (set from the training data on the command line).
+        multi_label: Several labels per video: a sigmoid per class, binary cross-entropy, mAP (set from
+            --data.multi_label on the command line).
+        threshold: Multi-label: the probability above which a class is predicted, for every class.
+            Default: per class, tuned on the validation set after each validation of `fit` (the F1-best
+            point of that class, halfway down to the next lower score; classes with fewer than
+            {min_positives} validation positives keep {default_threshold}), saved in the checkpoint.
         pretrained: False (random init), True (the published weights: Kinetics-400 for the zoo, downloaded
             once into the torch hub cache; the hf: checkpoint's own; timm's for timm:) or a local path / URL of
             a weight file in the backbone's published format (hf: a save_pretrained folder).
@@ -39,9 +46,10 @@ class VideoClassifier(pl.LightningModule):
         lr: Peak learning rate of the default AdamW + warmup/cosine schedule (ignored if --optimizer is given).
         weight_decay: AdamW weight decay.
         warmup_epochs: Epochs of linear learning-rate warmup before the cosine decay.
-        label_smoothing: Label smoothing of the cross-entropy loss.
+        label_smoothing: Label smoothing of the loss (multi-label: targets become s/2 and 1 - s/2).
         class_weights: Weights of the classes in the loss: `balanced` (N / (K * videos of the class),
             from the training labels, for imbalanced data) or one number per class. Default: equal.
+            Multi-label: the weight of each class's positives (`balanced`: negatives / positives).
         channels_last: Run the backbone in channels_last_3d memory format (faster on CPU and GPU).
         compile: Train with the backbone compiled by torch.compile. Off by default: on CPU it costs
             about 2 minutes and does not pay back (benchmarks/README.md); try it for long GPU runs.
@@ -57,10 +65,12 @@ class VideoClassifier(pl.LightningModule):
         train_bn: With a frozen backbone, still update its BatchNorm statistics.
     """
 
-    __doc__ = __doc__.format(backbones=", ".join(BACKBONES), short=short_names_help())
+    __doc__ = __doc__.format(backbones=", ".join(BACKBONES), short=short_names_help(), min_positives=MIN_POSITIVES,
+                             default_threshold=DEFAULT_THRESHOLD)
 
     def __init__(self, backbone: str = "x3d_xs", num_classes: Optional[PositiveInt] = None,
-                 class_names: Optional[list[str]] = None, pretrained: Union[bool, str] = False,
+                 class_names: Optional[list[str]] = None, multi_label: bool = False,
+                 threshold: Optional[ClosedUnitInterval] = None, pretrained: Union[bool, str] = False,
                  temporal: Literal["mean", "conv"] = "mean",
                  dropout: ClosedUnitInterval = 0.5, lr: PositiveFloat = 1e-3, weight_decay: NonNegativeFloat = 0.05,
                  warmup_epochs: NonNegativeFloat = 1.0, label_smoothing: ClosedUnitInterval = 0.0,
@@ -74,6 +84,9 @@ class VideoClassifier(pl.LightningModule):
             raise VidclfError("the model needs its classes: pass --data.train, --ckpt_path, or --model.num_classes")
         if class_names is not None and num_classes not in (None, len(class_names)):
             raise VidclfError(f"--model.num_classes {num_classes} disagrees with {len(class_names)} class names")
+        if threshold is not None and not multi_label:
+            raise VidclfError(f"--model.threshold {threshold}: only multi-label models have class thresholds, and "
+                              f"this one gives one class per video; drop the option")
         self.save_hyperparameters()
         store_plain(self)
         self.class_names = list(class_names or (str(i) for i in range(num_classes)))
@@ -92,12 +105,19 @@ class VideoClassifier(pl.LightningModule):
                               f"give one per class, in class order, or `balanced`")
         weights = torch.tensor(class_weights, dtype=torch.float) if isinstance(class_weights, list) else None
         self.register_buffer("class_weight", weights, persistent=False)  # `balanced`: set in setup("fit")
-        self.metrics = nn.ModuleDict({f"{stage}_clip": MulticlassAccuracy(k, average="micro")
-                                      for stage in ("train", "val", "test")})
-        self.metrics.update({f"{stage}_loss": MeanMetric() for stage in ("train", "val", "test")})
-        self.metrics.update({f"{stage}_video": video_metrics(k, prefix=f"{stage}/") for stage in ("train", "val", "test")})
+        stages = ("train", "val", "test")
+        self.metrics = nn.ModuleDict({f"{stage}_loss": MeanMetric() for stage in stages})
         # counts (true class x predicted class) per video, for the per-class report of validate/test
-        self.confusion = nn.ModuleDict({stage: MulticlassConfusionMatrix(k) for stage in ("val", "test")})
+        self.confusion = nn.ModuleDict()
+        self.evaluated: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # multi-label: stage -> (probs, targets)
+        if multi_label:
+            # per-class decision thresholds: tuned in fit, saved in checkpoints, used by predict and export
+            self.register_buffer("thresholds", torch.full((k,), DEFAULT_THRESHOLD if threshold is None else threshold))
+            self.metrics.update({f"{stage}_scores": ScoreStore(k) for stage in stages})
+        else:
+            self.metrics.update({f"{stage}_clip": MulticlassAccuracy(k, average="micro") for stage in stages})
+            self.metrics.update({f"{stage}_video": video_metrics(k, prefix=f"{stage}/") for stage in stages})
+            self.confusion.update({stage: MulticlassConfusionMatrix(k) for stage in ("val", "test")})
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (B, K) for normalised float clips (B, C, T, H, W)."""
@@ -112,23 +132,38 @@ class VideoClassifier(pl.LightningModule):
         b, n = video.shape[:2]
         return self(self.normalize(video.flatten(0, 1))).view(b, n, -1)
 
+    def probs(self, logits: torch.Tensor) -> torch.Tensor:
+        """Probabilities from logits (..., K): softmax, or a sigmoid per class for multi-label."""
+        return logits.sigmoid() if self.hparams.multi_label else logits.softmax(-1)
+
     def video_probs(self, logits: torch.Tensor) -> torch.Tensor:
         """One probability vector per video (B, K) from the logits of its views (B, N, K)."""
         if self.hparams.aggregate == "logit":
-            return logits.mean(1).softmax(-1)
-        return logits.softmax(-1).mean(1)
+            return self.probs(logits.mean(1))
+        return self.probs(logits).mean(1)
+
+    def active_thresholds(self) -> torch.Tensor:
+        """Multi-label: the per-class thresholds predictions use (--model.threshold, else tuned)."""
+        if self.hparams.threshold is not None:
+            return torch.full_like(self.thresholds, self.hparams.threshold)
+        return self.thresholds
+
+    def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Loss of clip logits (B * N, K) against their videos' labels y (B,), or (B, K) of 0/1."""
+        smoothing = self.hparams.label_smoothing
+        if self.hparams.multi_label:
+            target = y * (1 - smoothing) + smoothing / 2
+            return F.binary_cross_entropy_with_logits(logits, target, pos_weight=self.class_weight)
+        return F.cross_entropy(logits, y, weight=self.class_weight, label_smoothing=smoothing)
 
     def _step(self, batch: dict, stage: str) -> Optional[torch.Tensor]:
         if "video" not in batch:  # every video of the batch failed to decode (reported by DataReport)
             return None
         logits, y = self.clip_logits(batch["video"]), batch["label"]
         b, n = logits.shape[:2]
-        clip_y = y.repeat_interleave(n)
-        loss = F.cross_entropy(logits.flatten(0, 1), clip_y, weight=self.class_weight,
-                               label_smoothing=self.hparams.label_smoothing)
+        clip_y = y.repeat_interleave(n, dim=0)
+        loss = self._loss(logits.flatten(0, 1), clip_y)
         video_probs = self.video_probs(logits)
-        self.metrics[f"{stage}_clip"](logits.flatten(0, 1), clip_y)
-        self.metrics[f"{stage}_video"](video_probs, y)
         train = stage == "train"
         # epoch loss as a metric: a weighted mean that stays exact under DDP when processes hold unequal
         # shares (Lightning's own sync_dist mean divides by an integer-averaged batch count)
@@ -137,17 +172,53 @@ class VideoClassifier(pl.LightningModule):
             self.log("train/loss_step", loss, batch_size=b, on_step=True, on_epoch=False, prog_bar=True)
         self.log(f"{stage}/loss_epoch" if train else f"{stage}/loss", self.metrics[f"{stage}_loss"],
                  on_step=False, on_epoch=True)
+        if self.hparams.multi_label:  # ranking metrics need every score: computed at the epoch's end
+            self.metrics[f"{stage}_scores"].update(video_probs, y)
+            return loss
+        self.metrics[f"{stage}_clip"](logits.flatten(0, 1), clip_y)
+        self.metrics[f"{stage}_video"](video_probs, y)
         self.log_dict(self.metrics[f"{stage}_video"], batch_size=b, on_step=False, on_epoch=True)
         if not train:
             self.log(f"{stage}/acc_clip", self.metrics[f"{stage}_clip"], batch_size=b, on_epoch=True)
             self.confusion[stage].update(video_probs, y)
         return loss
 
+    def _multi_label_epoch_end(self, stage: str) -> None:
+        """mAP and F1 of the epoch's videos, from every process's scores; after a validation in fit
+        (not the sanity check), first tune the thresholds on them unless --model.threshold is set."""
+        store = self.metrics[f"{stage}_scores"]
+        probs, targets = store.compute()
+        store.reset()
+        if len(probs) == 0:
+            return
+        tuning = (stage == "val" and self.hparams.threshold is None and self.trainer.state.fn == "fit"
+                  and not self.trainer.sanity_checking)
+        if tuning:
+            self.thresholds.copy_(tune_thresholds(probs, targets).to(self.thresholds))
+        self.evaluated[stage] = (probs.cpu(), targets.cpu())
+        metrics, _ = evaluate(probs, targets, self.active_thresholds())
+        for name, value in metrics.items():  # the same value on every process: syncing keeps it
+            self.log(f"{stage}/{name}", value, on_epoch=True, sync_dist=True, prog_bar=name == "mAP")
+
     def on_validation_epoch_start(self) -> None:
-        self.confusion["val"].reset()
+        if "val" in self.confusion:
+            self.confusion["val"].reset()
 
     def on_test_epoch_start(self) -> None:
-        self.confusion["test"].reset()
+        if "test" in self.confusion:
+            self.confusion["test"].reset()
+
+    def on_train_epoch_end(self) -> None:
+        if self.hparams.multi_label:
+            self._multi_label_epoch_end("train")
+
+    def on_validation_epoch_end(self) -> None:
+        if self.hparams.multi_label:
+            self._multi_label_epoch_end("val")
+
+    def on_test_epoch_end(self) -> None:
+        if self.hparams.multi_label:
+            self._multi_label_epoch_end("test")
 
     def training_step(self, batch: dict, batch_idx: int):
         return self._step(batch, "train")
@@ -206,12 +277,17 @@ class VideoClassifier(pl.LightningModule):
         if stage == "fit" and self.hparams.compile:
             self.net.compile()  # in place: parameter names, checkpoints and exports stay as they are
         if stage == "fit" and self.hparams.class_weights == "balanced":
-            labels = torch.tensor(self.trainer.datamodule.datasets["train"].labels)
-            counts = torch.bincount(labels, minlength=len(self.class_names)).float()
-            self.class_weight = (len(labels) / (len(counts) * counts.clamp(min=1))).to(self.device)
+            self.class_weight = balanced_class_weights(self.trainer.datamodule.datasets["train"].labels,
+                                                       len(self.class_names)).to(self.device)
             low, high = self.class_weight.argmin(), self.class_weight.argmax()
-            print(f"vidclf: balanced class weights from {len(labels)} training videos: {self.class_weight[low]:.2f} "
-                  f"({self.class_names[low]}) to {self.class_weight[high]:.2f} ({self.class_names[high]})")
+            kind = "positive weights" if self.hparams.multi_label else "class weights"
+            print(f"vidclf: balanced {kind} from {len(self.trainer.datamodule.datasets['train'])} training videos: "
+                  f"{self.class_weight[low]:.2f} ({self.class_names[low]}) to {self.class_weight[high]:.2f} "
+                  f"({self.class_names[high]})")
+        if (stage == "fit" and self.hparams.multi_label and self.hparams.threshold is None
+                and "val" not in self.trainer.datamodule.datasets):
+            print(f"vidclf: no validation videos, so the class thresholds stay {DEFAULT_THRESHOLD} (they are tuned "
+                  f"on validation scores); pass --data.val or --data.val_split, or set --model.threshold")
 
     def _backbone(self) -> tuple[list[nn.Parameter], list[nn.Module]]:
         """Backbone parameters and BatchNorm layers: everything but the new classifier."""
@@ -253,6 +329,16 @@ class VideoClassifier(pl.LightningModule):
 
 
 BACKBONE_FILES = "vidclf_backbone_files"
+
+
+def balanced_class_weights(labels, k: int) -> torch.Tensor:
+    """Loss weights from training labels: N / (K * videos of the class) for class indices; for 0/1
+    multi-label rows, each class's positive weight negatives / positives."""
+    if isinstance(labels, torch.Tensor):
+        positives = labels.sum(0)
+        return (len(labels) - positives) / positives.clamp(min=1)
+    counts = torch.bincount(torch.tensor(labels), minlength=k).float()
+    return len(labels) / (k * counts.clamp(min=1))
 
 
 def video_metrics(k: int, prefix: str) -> MetricCollection:

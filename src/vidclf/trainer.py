@@ -21,7 +21,7 @@ from vidclf.reports.predictions import PredictionWriter
 
 class VidclfTrainer(pl.Trainer):
     def predict(self, model=None, dataloaders=None, datamodule=None, return_predictions: Optional[bool] = None,
-                ckpt_path: Optional[str] = None, output: str = "predictions.csv", top_k: PositiveInt = 5,
+                ckpt_path: Optional[str] = None, output: str = "predictions.csv", top_k: Optional[PositiveInt] = None,
                 timeline: Optional[str] = None, window: Optional[PositiveFloat] = None,
                 stride: Optional[PositiveFloat] = None,
                 overwrite: bool = False):
@@ -29,7 +29,8 @@ class VidclfTrainer(pl.Trainer):
 
         Args:
             output: Where to write predictions (.csv, or .jsonl for JSON Lines).
-            top_k: How many ranked labels with probabilities each row lists.
+            top_k: How many ranked labels with probabilities each row lists. Default: 5; for a
+                multi-label model every class's probability (prob_<class> columns) instead.
             timeline: Also write a prediction per time window of each video to this file
                 (path,start,end,label,prob,...); the main file's row then combines all windows.
             window: Timeline window length in seconds. Default: the model's clip length.
@@ -80,7 +81,8 @@ class VidclfTrainer(pl.Trainer):
         info_path = f"{output}.json"
         views = {"num_clips": datamodule.hparams.num_clips, "num_crops": datamodule.hparams.num_crops,
                  "aggregate": model.hparams.aggregate}
-        info = ex.sidecar(model.hparams.backbone, model.class_names, clip, ckpt_path, format, views)
+        thresholds = model.active_thresholds().tolist() if model.hparams.multi_label else None
+        info = ex.sidecar(model.hparams.backbone, model.class_names, clip, ckpt_path, format, views, thresholds)
         info["check"] = {"sample": source, "max_abs_diff": diff, "tolerance": tolerance}
         write_json(info_path, info)
         print(f"vidclf: exported {format} -> {output} (sidecar {info_path}); "

@@ -28,15 +28,19 @@ class VideoDataModule(pl.LightningDataModule):
         train: Training videos: a folder with one subfolder per class (videos may sit deeper inside
             a class folder), a data set root with train/, val/ (or validation/) and test/ folders of
             class folders (as Kinetics ships), or a list (.csv, .tsv or .jsonl) with path,label and
-            optionally split columns. A data set root or a list with a split column also supplies
+            optionally split columns; path,labels for several labels per video (`a;b` or `a|b`, a
+            JSON array in .jsonl). A data set root or a list with a split column also supplies
             val and test when those are not given. Class names are the sorted labels found here.
         val: Validation videos, same forms as `train`.
         test: Test videos, same forms as `train`.
         predict: Videos to predict: a file, a folder (searched recursively), a glob pattern or a CSV with a
             path column; or a list of these.
         videos_root: Folder that relative paths in lists are relative to. Default: the list's folder.
+        multi_label: Several labels per video (sigmoid outputs, mAP, tuned thresholds). Default: when
+            the training list has a labels column (or the checkpoint's model is multi-label).
+        allow_empty_labels: Multi-label: a video may have no label (every class absent).
         val_split: Without `val`, hold out this fraction of each training class for validation
-            (deterministic for a given --seed_everything).
+            (multi-label: of each set of labels; deterministic for a given --seed_everything).
         max_failed: Stop when more than this fraction of a split's videos cannot be decoded.
         scan: Before training, validation or testing, check that every video opens and decodes
             (in parallel, remembered by path, size and mtime); unusable ones are skipped and reported.
@@ -57,13 +61,15 @@ class VideoDataModule(pl.LightningDataModule):
         train_clips: Random clips drawn from each training video per epoch.
         sampler: `shuffle`: every training video `train_clips` times per epoch, in random order;
             `balanced`: as many draws, with replacement, so that every class is drawn equally often
-            (for imbalanced data). Both split the epoch between processes under DDP.
+            (for imbalanced data; multi-label: a video weighs as its rarest label). Both split the
+            epoch between processes under DDP.
         batch_size: Videos per batch.
         num_workers: Decoding worker processes.
     """
 
     def __init__(self, train: Optional[str] = None, val: Optional[str] = None, test: Optional[str] = None,
                  predict: Union[str, list[str], None] = None, videos_root: Optional[str] = None,
+                 multi_label: Optional[bool] = None, allow_empty_labels: bool = False,
                  val_split: HoldOut = 0.0, max_failed: ClosedUnitInterval = 0.25, scan: bool = True,
                  cache: Optional[str] = None, backbone: str = "x3d_xs", classes: Optional[list[str]] = None,
                  frames: Optional[PositiveInt] = None, rate: Optional[PositiveInt] = None,
@@ -90,7 +96,12 @@ class VideoDataModule(pl.LightningDataModule):
                               f"positional embeddings are fixed), not --data.frames {self.clip.frames} --data.crop "
                               f"{self.clip.crop}; leave both unset or pick another backbone")
         self.ignored: dict[tuple[str, str], str] = {}  # (split, path) -> why it is not used
+        self.multi_label = multi_label
         self._train_items = self._list("train") if train else None
+        if multi_label is None:  # decided by the training list: a labels column
+            self.multi_label = any(isinstance(label, tuple) for _, label in self._train_items or [])
+            self.hparams.multi_label = self.multi_label  # as resolved: the model's hparam says the same
+            store_plain(self)
         self._val_items = None
         if val_split and not val and self._source("val"):
             raise VidclfError(f"--data.train {train} holds its own validation videos (a val split), and "
@@ -98,8 +109,8 @@ class VideoDataModule(pl.LightningDataModule):
         if self._train_items is not None and val_split > 0:
             self._train_items, self._val_items = stratified_split(self._train_items, val_split, torch.initial_seed())
         if classes is None and self._train_items is not None:
-            classes = sorted({label for _, label in self._train_items})
-            if len(classes) < 2:
+            classes = sorted({label for _, labels in self._train_items for label in self._label_set(labels)})
+            if len(classes) < (1 if self.multi_label else 2):
                 raise VidclfError(f"--data.train {train}: found only class {classes}; a classifier needs "
                                   f"at least two classes (one subfolder or label per class)")
         self.classes = classes
@@ -139,7 +150,8 @@ class VideoDataModule(pl.LightningDataModule):
         if name == "predict":
             listing = unlabelled_videos(source, root)
         else:
-            listing = labelled_videos(source, split=name, videos_root=root)
+            listing = labelled_videos(source, split=name, videos_root=root, multi_label=self.multi_label,
+                                      allow_empty=self.hparams.allow_empty_labels)
         self.ignored.update({(name, path): f"ignored: {reason}" for path, reason in listing.ignored})
         return listing.items
 
@@ -157,20 +169,30 @@ class VideoDataModule(pl.LightningDataModule):
         if not self.classes:
             raise VidclfError(f"no class names for {name}: pass --data.train, or --ckpt_path of a trained model")
         index = {c: i for i, c in enumerate(self.classes)}
-        unknown = sorted({label for _, label in items if label not in index})
+        unknown = sorted({label for _, labels in items for label in self._label_set(labels) if label not in index})
         if unknown:
             raise VidclfError(f"--data.{name}: class(es) {unknown} are not among the trained classes "
                               f"{self.classes}; remove them or add them to the training data")
         if self.hparams.scan:
             items = self._usable(items, name)
         paths = [p for p, _ in items]
-        labels = [index[label] for _, label in items]
+        if self.multi_label:  # (videos, classes) of 0/1
+            labels = torch.zeros(len(items), len(self.classes))
+            for row, (_, names) in enumerate(items):
+                labels[row, [index[label] for label in self._label_set(names)]] = 1.0
+        else:
+            labels = [index[label] for _, label in items]
         cache = None
         if train and self.hparams.cache:
             cache = FrameCache(self.hparams.cache, self.clip.interval, max(self.clip.train_resize[1], self.clip.crop))
         return VideoClips(paths, labels, self.clip, train=train, num_clips=1 if train else self.hparams.num_clips,
                           num_crops=1 if train else self.hparams.num_crops, hflip=self.hparams.hflip, seed=self.seed,
                           cache=cache)
+
+    @staticmethod
+    def _label_set(labels: Union[str, tuple[str, ...]]) -> tuple[str, ...]:
+        """The class names of one video: a multi-label tuple, or the one label."""
+        return labels if isinstance(labels, tuple) else (labels,)
 
     def _usable(self, items: list, name: str) -> list:
         """Items whose video opens and decodes; the others go to the data report, with a summary."""
@@ -202,10 +224,7 @@ class VideoDataModule(pl.LightningDataModule):
         # current_epoch still lags there right after a resume, and set_epoch comes too late.
         epoch = lambda: self.trainer.fit_loop.epoch_progress.current.processed if self.trainer else 0  # noqa: E731
         labels = self.datasets["train"].labels
-        weights = None
-        if self.hparams.sampler == "balanced":
-            counts = Counter(labels)
-            weights = [1.0 / counts[label] for label in labels]
+        weights = balanced_weights(labels) if self.hparams.sampler == "balanced" else None
         return self._loader("train", EpochSampler(len(labels), self.seed, epoch, self.hparams.train_clips, weights))
 
     def val_dataloader(self):
@@ -222,9 +241,22 @@ class VideoDataModule(pl.LightningDataModule):
         return self.datasets[name].paths
 
 
+def balanced_weights(labels: Union[list[int], torch.Tensor]) -> list[float]:
+    """Draw weights that give every class an equal share: 1 / videos of the class. Multi-label
+    (a 0/1 tensor): a video weighs as its rarest class (videos with no label as one more class)."""
+    if isinstance(labels, list):
+        counts = Counter(labels)
+        return [1.0 / counts[label] for label in labels]
+    empty = labels.sum(1) == 0
+    per_class = 1.0 / labels.sum(0).clamp(min=1)
+    weights = (labels * per_class).amax(1)
+    return torch.where(empty, 1.0 / empty.sum().clamp(min=1), weights).tolist()
+
+
 def stratified_split(items: list[tuple[str, str]], fraction: float, seed: int) -> tuple[list, list]:
     """Split (path, label) items into (train, val), holding out `fraction` of each class (at least
-    one video of any class that has two or more), the same way for the same seed."""
+    one video of any class that has two or more), the same way for the same seed. Multi-label items
+    are grouped by their set of labels."""
     rng = random.Random(seed)
     train, val = [], []
     for label in sorted({label for _, label in items}):

@@ -1,7 +1,7 @@
 """Map-style clip datasets: one item per video, so every video is seen (or reported) exactly once.
 
-An item is {"video": uint8 (N, C, T, H, W), "label": int, "index": int} with N clips (N = 1 in
-training), plus "warning": str when only part of a damaged file decodes (its clips are then drawn
+An item is {"video": uint8 (N, C, T, H, W), "label": int (multi-label: a 0/1 float (K,) tensor),
+"index": int} with N clips (N = 1 in training), plus "warning": str when only part of a damaged file decodes (its clips are then drawn
 from that part), or {"index": int, "error": str} when the file cannot be used, whatever the
 exception: the caller skips and reports it, nothing is substituted.
 """
@@ -47,7 +47,7 @@ class ClipSettings:
 class VideoClips(Dataset):
     """Clips from `paths`; `train` draws one random clip with augmentation, else `num_clips` uniform ones."""
 
-    def __init__(self, paths: Sequence[str], labels: Optional[Sequence[int]], clip: ClipSettings,
+    def __init__(self, paths: Sequence[str], labels: Union[Sequence[int], torch.Tensor, None], clip: ClipSettings,
                  train: bool = False, num_clips: int = 1, num_crops: int = 1, hflip: bool = True, seed: int = 0,
                  cache: Optional[FrameCache] = None):
         self.paths, self.labels, self.clip = list(paths), labels, clip
@@ -225,7 +225,8 @@ def collate(items: list[dict]) -> dict:
     ok = [it for it in items if "video" in it]
     batch = {
         "index": torch.tensor([it["index"] for it in ok], dtype=torch.long),
-        "label": torch.tensor([it["label"] for it in ok], dtype=torch.long),
+        "label": (torch.stack([it["label"] for it in ok]) if ok and isinstance(ok[0]["label"], torch.Tensor)
+                  else torch.tensor([it["label"] for it in ok], dtype=torch.long)),
         "failed": [(it["index"], it["error"]) for it in items if "error" in it],
         "warnings": [(it["index"], it["warning"]) for it in ok if "warning" in it],
     }

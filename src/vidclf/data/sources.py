@@ -19,7 +19,9 @@ from vidclf.errors import VidclfError
 VIDEO_EXTENSIONS = frozenset(
     ".mp4 .m4v .mov .avi .mkv .webm .mpg .mpeg .ts .wmv .flv .3gp .gif".split())
 
-LABELLED_HELP = "pass a folder with one subfolder per class, or a CSV/TSV/JSONL list with path,label columns"
+LABELLED_HELP = ("pass a folder with one subfolder per class, or a CSV/TSV/JSONL list with path,label "
+                 "(or path,labels) columns")
+LABEL_SEPARATORS = ";|"  # between the labels of one video in a `labels` cell
 LIST_SUFFIXES = (".csv", ".tsv", ".jsonl")
 SPLIT_NAMES = {"train": ("train", "training"), "val": ("val", "valid", "validation", "validate"),
                "test": ("test", "testing")}
@@ -50,9 +52,14 @@ class Listing:
     ignored: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
 
 
-def labelled_videos(source: str, split: Optional[str] = None, videos_root: Optional[str] = None) -> Listing:
+def labelled_videos(source: str, split: Optional[str] = None, videos_root: Optional[str] = None,
+                    multi_label: Optional[bool] = False, allow_empty: bool = False) -> Listing:
     """(path, class name) pairs from a class-per-folder tree or a path,label list (CSV, TSV or
     JSON Lines). A list with a `split` column contributes its rows whose split is `split`.
+
+    Multi-label (a `labels` column, or `multi_label` True): (path, sorted tuple of class names)
+    pairs. A `labels` cell separates labels with `;` or `|` (one of them in the whole list); in JSON
+    Lines it may be an array. `multi_label` None: decided by the list (a `labels` column).
 
     Example:
         >>> labelled_videos("data/train").items  # data/train/<class>/*.mp4
@@ -68,15 +75,58 @@ def labelled_videos(source: str, split: Optional[str] = None, videos_root: Optio
                                   f"for {wanted} ({' or '.join(SPLIT_NAMES[wanted])}); pass --data.{wanted} PATH")
             root = splits[wanted]
         listing = _from_class_folders(root)
+        if multi_label:
+            listing.items = [(p, (label,)) for p, label in listing.items]
     else:
         rows = _read_list(root, need_label=True, videos_root=videos_root)
         if split and any(r.get("split") for r in rows):
             rows = [r for r in rows if r.get("split") == split]
-        listing = Listing([(r["path"], r["label"]) for r in rows])
+        column = "labels" if rows and "labels" in rows[0] else "label"
+        if column == "labels" and multi_label is False:
+            raise VidclfError(f"{source}: a labels column (several labels per video) in a single-label run; "
+                              f"pass --data.multi_label true when training, or give one label per row in a "
+                              f"label column")
+        if column == "labels" or multi_label:
+            sets = label_sets(rows, column, str(root), allow_empty)
+            listing = Listing([(r["path"], labels) for r, labels in zip(rows, sets)])
+        else:
+            odd = next((r for r in rows if not isinstance(r["label"], str)), None)
+            if odd:
+                raise VidclfError(f"{root}:{odd['line']}: label {json.dumps(odd['label'])} is not one class name; "
+                                  f"for several labels per video use a labels column")
+            listing = Listing([(r["path"], r["label"]) for r in rows])
     if not listing.items:
         raise VidclfError(f"{source}: no videos found{f' for split {split!r}' if split else ''}; {LABELLED_HELP}")
     _no_duplicates(source, [p for p, _ in listing.items])
     return listing
+
+
+def label_sets(rows: list[dict], column: str, source: str, allow_empty: bool) -> list[tuple[str, ...]]:
+    """The labels of each row's `column` cell as a sorted tuple: a JSON array, or text split at the
+    list's one separator (`;` or `|`). An empty set needs `allow_empty` (a video showing no class)."""
+    first: dict[str, int] = {}  # separator -> first line using it
+    sets = []
+    for row in rows:
+        cell, line = row[column], row["line"]
+        if isinstance(cell, list):
+            if not all(isinstance(x, str) for x in cell):
+                raise VidclfError(f"{source}:{line}: {column} {json.dumps(cell)} must be an array of class names")
+            parts = cell
+        else:
+            used = [sep for sep in LABEL_SEPARATORS if sep in (cell or "")]
+            for sep in used:
+                first.setdefault(sep, line)
+            if len(first) > 1:
+                a, b = sorted(first, key=first.get)
+                raise VidclfError(f"{source}:{line}: labels separated by {b!r} here but by {a!r} on line {first[a]}; "
+                                  f"separate labels with one of ; or | in the whole list")
+            parts = (cell or "").split(used[0]) if used else [cell or ""]
+        labels = tuple(sorted({p.strip() for p in parts if p.strip()}))
+        if not labels and not allow_empty:
+            raise VidclfError(f"{source}:{line}: no label for {row['path']}; give at least one, or pass "
+                              f"--data.allow_empty_labels true if the video shows none of the classes")
+        sets.append(labels)
+    return sets
 
 
 def has_split(source: Optional[str], split: str) -> bool:
@@ -173,10 +223,9 @@ def _from_class_folders(root: Path) -> Listing:
 
 
 def _read_list(path: Path, need_label: bool, videos_root: Optional[str] = None) -> list[dict]:
-    """Rows {path, label, split} of a CSV/TSV with a header or of JSON Lines objects, needing `path`
-    (and `label` when labels are needed). Relative paths are taken relative to `videos_root`,
-    else to the list's folder."""
-    wanted = ["path", "label"] if need_label else ["path"]
+    """Rows {path, label or labels, split, line} of a CSV/TSV with a header or of JSON Lines objects,
+    needing `path` (and `label` or `labels` when labels are needed). Relative paths are taken relative
+    to `videos_root`, else to the list's folder."""
     if not_regular(str(path)):  # reading a named pipe could block forever
         raise VidclfError(f"{path}: {not_regular(str(path))}; pass a CSV/TSV/JSONL file")
     with open(path, newline="", encoding="utf-8-sig") as f:
@@ -190,19 +239,22 @@ def _read_list(path: Path, need_label: bool, videos_root: Optional[str] = None) 
             reader = csv.DictReader(f, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
             columns = reader.fieldnames or []
             records = list(enumerate(reader, start=2))
-    missing = [c for c in wanted if c not in columns]
-    if missing:
-        raise VidclfError(f"{path}: list has columns {columns}, needs {wanted}; "
-                          f"add a header line like 'path,label'")
-    unknown = [c for c in columns if c not in ("path", "label", "split")]
+    label = [c for c in ("label", "labels") if c in columns]
+    if "path" not in columns or (need_label and not label):
+        raise VidclfError(f"{path}: list has columns {columns}, needs {['path', 'label'] if need_label else ['path']}; "
+                          f"add a header line like 'path,label' (or 'path,labels' for several labels per video)")
+    if len(label) > 1:
+        raise VidclfError(f"{path}: list has both label and labels columns; keep one (labels: several per video)")
+    unknown = [c for c in columns if c not in ("path", "label", "labels", "split")]
     if unknown:
-        raise VidclfError(f"{path}: unknown column(s) {unknown}; allowed: path, label, split")
+        raise VidclfError(f"{path}: unknown column(s) {unknown}; allowed: path, label (or labels), split")
     base = Path(videos_root) if videos_root else path.parent
     rows = []
     for line, row in records:
-        if not row.get("path") or (need_label and not row.get("label")):
+        if not row.get("path") or (need_label and label == ["label"] and not row.get("label")):
             raise VidclfError(f"{path}:{line}: empty path or label; fill it in or delete the line")
-        rows.append({"path": str(base / str(row["path"])), "label": row.get("label"), "split": row.get("split")})
+        rows.append({"path": str(base / str(row["path"])), **{c: row.get(c) for c in label},
+                     "split": row.get("split"), "line": line})
     return rows
 
 

@@ -1,4 +1,5 @@
-"""What validate and test write: the per-class table and the confusion matrix figure."""
+"""What validate and test write: the per-class table, and the confusion matrix figure (single-label)
+or the precision-recall curves of the weakest classes (multi-label)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,16 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
+from vidclf.multilabel import evaluate, ranked
 from vidclf.reports.files import write_rows
+
+PR_CLASSES = 8  # precision-recall curves drawn: the classes with the lowest AP
 
 
 class EvalReport(pl.Callback):
     """At the end of `vidclf validate` and `vidclf test`: a per-class table on the console,
-    RUN/per_class.csv and RUN/confusion_matrix.png (rows: true class, normalised per row)."""
+    RUN/per_class.csv and RUN/confusion_matrix.png (rows: true class, normalised per row); for a
+    multi-label model RUN/pr_curves.png instead (a confusion matrix has no meaning there)."""
 
     def on_validation_end(self, trainer, pl_module) -> None:
         if trainer.state.fn == "validate":
@@ -23,6 +28,9 @@ class EvalReport(pl.Callback):
         self._report(trainer, pl_module, "test")
 
     def _report(self, trainer, pl_module, stage: str) -> None:
+        if pl_module.hparams.multi_label:
+            self._multi_label_report(trainer, pl_module, stage)
+            return
         counts = pl_module.confusion[stage].compute().cpu().double()  # (true, predicted), all processes
         run = Path(trainer.log_dir or ".")  # a collective call under DDP: all processes ask
         if not trainer.is_global_zero or counts.sum() == 0:
@@ -38,6 +46,35 @@ class EvalReport(pl.Callback):
         print(f"vidclf: per-class results -> {run / 'per_class.csv'}, {run / 'confusion_matrix.png'}")
 
 
+    def _multi_label_report(self, trainer, pl_module, stage: str) -> None:
+        run = Path(trainer.log_dir or ".")  # a collective call under DDP: all processes ask
+        if not trainer.is_global_zero or stage not in pl_module.evaluated:
+            return
+        probs, targets = pl_module.evaluated[stage]  # gathered from all processes
+        thresholds = pl_module.active_thresholds().cpu()
+        names = pl_module.class_names
+        _, per_class = evaluate(probs, targets, thresholds)
+        rows = [{"class": n, "videos": int(per_class["support"][i]), "ap": _round(per_class["ap"][i]),
+                 "precision": _round(per_class["precision"][i]), "recall": _round(per_class["recall"][i]),
+                 "f1": _round(per_class["f1"][i]), "threshold": round(float(thresholds[i]), 6)}
+                for i, n in enumerate(names)]
+        write_rows(str(run / "per_class.csv"), rows)
+        width = max(len("class"), *(len(n) for n in names))
+        print(f"{'class':<{width}}  videos     ap  precision  recall     f1  threshold")
+        for r in rows:
+            ap, precision, recall, f1 = (f"{r[k]:.3f}" if r[k] != "" else "-" for k in ("ap", "precision", "recall", "f1"))
+            print(f"{r['class']:<{width}}  {r['videos']:>6}  {ap:>5}  {precision:>9}  {recall:>6}  {f1:>5}  "
+                  f"{r['threshold']:>9.3f}")
+        plot_pr_curves(probs, targets, thresholds, names, run / "pr_curves.png", f"{stage}: {len(probs)} videos")
+        print(f"vidclf: per-class results -> {run / 'per_class.csv'}, {run / 'pr_curves.png'}")
+
+
+def _round(value) -> float | str:
+    """A metric for a table: 4 decimals, or empty where it is undefined (a class without positives)."""
+    value = float(value)
+    return "" if value != value else round(value, 4)
+
+
 def per_class_rows(counts: torch.Tensor, names: list[str]) -> list[dict]:
     """One row per class from confusion counts (true x predicted)."""
     correct, support, predicted = counts.diag(), counts.sum(1), counts.sum(0)
@@ -48,12 +85,51 @@ def per_class_rows(counts: torch.Tensor, names: list[str]) -> list[dict]:
              "precision": round(float(precision[i]), 4), "f1": round(float(f1[i]), 4)} for i, n in enumerate(names)]
 
 
-def plot_confusion(counts: torch.Tensor, names: list[str], path: Path, title: str) -> None:
-    """Row-normalised confusion matrix with class names on both axes; readable up to ~100 classes."""
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> None:
+    """Write a figure as PNG, whole or not at all."""
+    tmp = path.with_name(f".tmp-{path.name}")
+    fig.savefig(tmp, format="png")
+    _pyplot().close(fig)
+    os.replace(tmp, path)
+
+
+def plot_pr_curves(probs: torch.Tensor, targets: torch.Tensor, thresholds: torch.Tensor, names: list[str],
+                   path: Path, title: str) -> None:
+    """Precision against recall for the PR_CLASSES classes with the lowest AP (among those with
+    positives), each with a dot where its threshold puts it."""
+    plt = _pyplot()
+    _, per_class = evaluate(probs, targets, thresholds)
+    ap = per_class["ap"]
+    worst = sorted((i for i in range(len(names)) if ap[i] == ap[i]), key=lambda i: float(ap[i]))[:PR_CLASSES]
+    fig, ax = plt.subplots(figsize=(7, 6), dpi=100)
+    for i in worst:
+        _, tps, fps = ranked(probs[:, i], targets[:, i])
+        recall, precision = (tps / tps[-1]).numpy(), (tps / (tps + fps)).numpy()
+        line, = ax.step([0.0, *recall], [precision[0], *precision], where="pre",
+                        label=f"{names[i]} (AP {float(ap[i]):.3f})")
+        ax.plot(float(per_class["recall"][i]), float(per_class["precision"][i]), "o", color=line.get_color())
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_title(f"{title}; weakest {len(worst)} classes (dot: threshold in use)")
+    ax.legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def plot_confusion(counts: torch.Tensor, names: list[str], path: Path, title: str) -> None:
+    """Row-normalised confusion matrix with class names on both axes; readable up to ~100 classes."""
+    plt = _pyplot()
 
     k = len(names)
     rates = (counts / counts.sum(1, keepdim=True).clamp(min=1)).numpy()
@@ -73,7 +149,4 @@ def plot_confusion(counts: torch.Tensor, names: list[str], path: Path, title: st
                         color="white" if rates[i, j] > 0.5 else "black")
     fig.colorbar(image, ax=ax, fraction=0.046)
     fig.tight_layout()
-    tmp = path.with_name(f".tmp-{path.name}")
-    fig.savefig(tmp, format="png")
-    plt.close(fig)
-    os.replace(tmp, path)
+    _save(fig, path)

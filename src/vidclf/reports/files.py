@@ -40,7 +40,8 @@ def check_output(path: str, overwrite: bool) -> None:
 
 def write_rows(path: str, rows: list[dict]) -> None:
     """Write rows as CSV, or JSON Lines for a .jsonl path, to a temporary name then rename it,
-    so an interrupted run never leaves a half-written file under the final name."""
+    so an interrupted run never leaves a half-written file under the final name. A list value
+    (multi-label labels) is a JSON array in JSON Lines, `;`-joined in CSV."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -52,7 +53,7 @@ def write_rows(path: str, rows: list[dict]) -> None:
             else:
                 writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["path"])
                 writer.writeheader()
-                writer.writerows(rows)
+                writer.writerows({k: ";".join(v) if isinstance(v, list) else v for k, v in row.items()} for row in rows)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

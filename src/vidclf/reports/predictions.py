@@ -14,13 +14,15 @@ from vidclf.reports.files import write_rows
 
 class PredictionWriter(pl.Callback):
     """One row per input video, in input order: label, probability, status (ok / error: reason /
-    ignored: reason), warning (what of a damaged file did not decode; empty for a sound file), top-k.
+    ignored: reason), warning (what of a damaged file did not decode; empty for a sound file), top-k
+    (`top_k`, default 5). Multi-label: labels (those at or above their class's threshold, most
+    probable first), status, warning, then every class's probability prob_<class> (or the top-k).
 
     With `timeline`, also one row per window of each video in that file; the video's row then
     combines all its windows.
     """
 
-    def __init__(self, output: str, top_k: int = 5, timeline: Optional[str] = None):
+    def __init__(self, output: str, top_k: Optional[int] = None, timeline: Optional[str] = None):
         self.output, self.top_k, self.timeline = output, top_k, timeline
 
     def on_predict_start(self, trainer, pl_module) -> None:
@@ -29,15 +31,24 @@ class PredictionWriter(pl.Callback):
         self.windows: dict[int, list[tuple[float, torch.Tensor]]] = defaultdict(list)  # video -> (start, logits)
         self.warnings: dict[int, str] = {}
 
-    def _ranked(self, probs: torch.Tensor, names: list[str]) -> dict:
-        top_p, top_i = probs.float().cpu().topk(min(self.top_k, len(names)))
-        row = {"label": names[top_i[0]], "prob": round(float(top_p[0]), 6), "status": "ok", "warning": ""}
+    def _scored(self, probs: torch.Tensor, module) -> dict:
+        """The fields of an ok row for one probability vector (K,)."""
+        names, probs = module.class_names, probs.float().cpu()
+        top_p, top_i = probs.topk(min(self.top_k or 5, len(names)))
+        if module.hparams.multi_label:
+            thresholds = module.active_thresholds().cpu()
+            present = sorted((i for i in range(len(names)) if probs[i] >= thresholds[i]), key=lambda i: -probs[i])
+            row = {"labels": [names[i] for i in present], "status": "ok", "warning": ""}
+            if self.top_k is None:
+                return {**row, **{f"prob_{n}": round(float(p), 6) for n, p in zip(names, probs)}}
+        else:
+            row = {"label": names[top_i[0]], "prob": round(float(top_p[0]), 6), "status": "ok", "warning": ""}
         for rank, (p, i) in enumerate(zip(top_p.tolist(), top_i.tolist()), start=1):
             row[f"top{rank}_label"], row[f"top{rank}_prob"] = names[i], round(p, 6)
         return row
 
     def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
-        paths, names = trainer.datamodule.paths("predict"), pl_module.class_names
+        paths = trainer.datamodule.paths("predict")
         for index, warning in outputs["warnings"]:
             self.warnings.setdefault(index, warning)
         if "window_logits" in outputs:
@@ -45,31 +56,31 @@ class PredictionWriter(pl.Callback):
                 self.windows[index] += list(zip(starts.tolist(), logits.float().cpu()))
         elif outputs["probs"] is not None:
             for index, probs in zip(outputs["index"].tolist(), outputs["probs"]):
-                self.rows[index] = {"path": paths[index], **self._ranked(probs, names)}
+                self.rows[index] = {"path": paths[index], **self._scored(probs, pl_module)}
         for index, reason in outputs["failed"]:
-            self.rows[index] = {"path": paths[index], "label": "", "prob": "", "status": f"error: {reason}",
-                                "warning": ""}
+            self.rows[index] = {"path": paths[index], "status": f"error: {reason}"}
         bar = getattr(trainer.progress_bar_callback, "_predict_progress_bar", None)  # batches/s -> videos/s
         if bar is not None:
             done = len(self.rows.keys() | self.windows.keys())
             bar.set_postfix_str(f"{done / (time.perf_counter() - self.started):.2f} videos/s")
 
     def on_predict_end(self, trainer, pl_module) -> None:
-        paths, names = trainer.datamodule.paths("predict"), pl_module.class_names
+        paths = trainer.datamodule.paths("predict")
         timeline = []
         for index, windows in sorted(self.windows.items()):
             windows.sort(key=lambda w: w[0])
             logits = torch.stack([w[1] for w in windows])  # (windows, K)
-            self.rows.setdefault(index, {"path": paths[index], **self._ranked(
-                pl_module.video_probs(logits[None])[0], names)})
+            self.rows.setdefault(index, {"path": paths[index], **self._scored(
+                pl_module.video_probs(logits[None])[0], pl_module)})
             length = trainer.datamodule.datasets["predict"].window
             timeline += [{"path": paths[index], "start": round(start, 3), "end": round(start + length, 3),
-                          **self._ranked(window_logits.softmax(-1), names)}
+                          **self._scored(pl_module.probs(window_logits), pl_module)}
                          for start, window_logits in windows]
         for index, warning in self.warnings.items():
             self.rows[index]["warning"] = warning
         columns = next((list(r) for r in self.rows.values() if r["status"] == "ok"),
-                       ["path", "label", "prob", "status", "warning"])
+                       ["path", "labels", "status", "warning"] if pl_module.hparams.multi_label
+                       else ["path", "label", "prob", "status", "warning"])
         rows = [{c: self.rows[i].get(c, "") for c in columns} for i in sorted(self.rows)]
         ignored = sorted((p, why) for (split, p), why in getattr(trainer.datamodule, "ignored", {}).items()
                          if split == "predict")  # files in the input that are not videos: listed, not dropped
