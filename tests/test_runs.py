@@ -53,6 +53,11 @@ def test_killed_fit_resumes_and_ends_as_if_never_stopped(tiny_data, tmp_path):
     resumed = last_epoch_metrics(killed / "version_0")
     assert resumed["epoch"] == "4"  # all 5 epochs ran
     assert resumed == last_epoch_metrics(straight / "version_0")
+    # metrics.csv keeps the epochs logged before the kill, and none twice
+    epochs = [{k: v for k, v in r.items() if k.startswith("val/") or k in ("epoch", "step")}
+              for r in read_csv(killed / "version_0" / "metrics.csv") if r.get("val/loss")]
+    assert epochs == [{k: v for k, v in r.items() if k.startswith("val/") or k in ("epoch", "step")}
+                      for r in read_csv(straight / "version_0" / "metrics.csv") if r.get("val/loss")]
     for run in (killed, straight):  # last.ckpt follows every epoch, improved or not
         assert torch.load(run / "version_0/checkpoints/last.ckpt", weights_only=True)["global_step"] == 15
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 from jsonargparse import set_parsing_settings
+from lightning_fabric.loggers.csv_logs import _ExperimentWriter
 from pytorch_lightning.cli import LightningCLI
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
@@ -21,6 +22,7 @@ from vidclf.module import BACKBONE_FILES, VideoClassifier
 from vidclf.parsing import VidclfParser, check_config_files, keep_ints
 from vidclf.reports.data_report import DataReport
 from vidclf.reports.evaluation import EvalReport
+from vidclf.reports.files import read_rows, write_rows
 from vidclf.reports.run_info import RunInfo
 from vidclf.threads import USER_THREADS
 from vidclf.trainer import VidclfTrainer
@@ -58,7 +60,7 @@ class VidclfCLI(LightningCLI):
         so validate/test/predict/export need no --model options and never download weights."""
         sub = self.config.get("subcommand")
         path = sub and self.config[sub].get("ckpt_path")
-        self.resume_version = None
+        self.resume_version, self.resume_step = None, 0
         if sub == "fit" and path == "last":
             path = self._newest_last_checkpoint(self.config.fit.trainer.default_root_dir or "runs")
             self.config.fit.ckpt_path = path
@@ -66,6 +68,7 @@ class VidclfCLI(LightningCLI):
         if not path or path in LIGHTNING_CKPT_WORDS:
             return
         checkpoint = read_checkpoint(path)
+        self.resume_step = checkpoint.get("global_step", 0)
         remember_files(checkpoint["hyper_parameters"]["backbone"], checkpoint.get(BACKBONE_FILES))
         model = dict(checkpoint["hyper_parameters"])
         for key in ("_instantiator", "_class_path", "class_names", "multi_label"):
@@ -106,23 +109,49 @@ class VidclfCLI(LightningCLI):
         if self.subcommand in ("predict", "export"):
             kwargs["logger"] = False
         elif trainer.get("logger") in (None, True):
-            kwargs["logger"] = run_loggers(trainer.get("default_root_dir") or "runs", self.resume_version)
+            kwargs["logger"] = run_loggers(trainer.get("default_root_dir") or "runs", self.resume_version,
+                                           self.resume_step)
         return super().instantiate_trainer(**kwargs)
 
 
 RUN_VERSION = "VIDCLF_RUN_VERSION"
 
 
-def run_loggers(root: str, version: str | None = None) -> list:
+class ResumedCSVLogger(CSVLogger):
+    """The CSV logger of a resumed run: the rows its metrics.csv had before the checkpoint stay
+    (Lightning's writer deletes the file), rows from after it go (the resumed run logs them again)."""
+
+    def __init__(self, *args, before_step: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.before_step = before_step
+
+    @property
+    def experiment(self):
+        if self._experiment is not None:
+            return self._experiment
+        path = Path(self.log_dir) / "metrics.csv"
+        rows = read_rows(path) if path.is_file() else []
+        experiment = CSVLogger.experiment.fget(self)  # deletes metrics.csv (on the first process)
+        kept = [r for r in rows if r.get("step", "").isdigit() and int(r["step"]) < self.before_step]
+        if kept and isinstance(experiment, _ExperimentWriter):  # the first process's writer
+            experiment.metrics_keys = sorted({k for r in kept for k in r})  # Lightning's header order
+            write_rows(str(path), [{k: r.get(k, "") for k in experiment.metrics_keys} for r in kept])
+        return experiment
+
+
+def run_loggers(root: str, version: str | None = None, resume_step: int = 0) -> list:
     """CSV and TensorBoard logs in one run directory ROOT/version_N (checkpoints go beside them);
-    a new N unless `version` names the run being resumed."""
+    a new N unless `version` names the run being resumed (from its checkpoint at `resume_step`)."""
     if int(os.environ.get("LOCAL_RANK", "0")) > 0 and RUN_VERSION in os.environ:
         version = os.environ[RUN_VERSION]  # a DDP worker process logs into the run its launcher chose
     if version is None:
         taken = [int(p.name[8:]) for p in Path(root).glob("version_*") if p.name[8:].isdigit()]
         version = f"version_{max(taken, default=-1) + 1}"
     os.environ[RUN_VERSION] = version  # inherited by the processes DDP launches
-    return [CSVLogger(root, name="", version=version),
+    csv_logger = (ResumedCSVLogger(root, name="", version=version, before_step=resume_step)
+                  if resume_step and Path(root, version, "metrics.csv").is_file()
+                  else CSVLogger(root, name="", version=version))
+    return [csv_logger,
             TensorBoardLogger(root, name="", version=version, default_hp_metric=False)]
 
 

@@ -31,7 +31,7 @@ class ScoreStore(Metric):
         self.targets.append(targets.detach().float())
 
     def compute(self) -> tuple[torch.Tensor, torch.Tensor]:
-        if not self.probs:
+        if isinstance(self.probs, list) and not self.probs:  # after a DDP sync the states are tensors
             empty = torch.zeros(0, self.num_classes, device=self.device)
             return empty, empty
         return dim_zero_cat(self.probs), dim_zero_cat(self.targets)

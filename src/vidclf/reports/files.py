@@ -60,6 +60,12 @@ def write_rows(path: str, rows: list[dict]) -> None:
 
 
 
+def read_rows(path: Path) -> list[dict]:
+    """The rows of a CSV file vidclf or Lightning wrote (names that are not UTF-8 kept as written)."""
+    with open(path, newline="", encoding="utf-8", errors="surrogateescape") as f:
+        return list(csv.DictReader(f))
+
+
 def write_json(path: str, data: dict) -> None:
     """Write `data` as indented JSON, whole or not at all (names that are not UTF-8 as escapes)."""
     tmp = Path(path).with_name(f".{Path(path).name}.tmp")
