@@ -30,6 +30,7 @@ from vidclf.trainer import VidclfTrainer
 # Clip settings a checkpoint remembers from its training run, restored unless given again.
 CLIP_KEYS = ("frames", "rate", "crop", "resize", "train_resize")
 LIGHTNING_CKPT_WORDS = ("last", "best", "hpc", "registry")
+OUTSIDE_RUNS = ("predict", "export", "serve")  # subcommands that write no run directory
 # Options that change evaluation only: the checkpoint's run used them for its validation, so they are
 # restored too (validate reproduces the run's numbers), but a value given with --ckpt_path wins.
 EVAL_KEYS = ("aggregate", "threshold")
@@ -39,7 +40,7 @@ DATA_EVAL_KEYS = ("num_clips", "num_crops", "allow_empty_labels")
 class VidclfCLI(LightningCLI):
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
-        return {**LightningCLI.subcommands(), "export": {"model", "datamodule"}}
+        return {**LightningCLI.subcommands(), "export": {"model", "datamodule"}, "serve": {"model", "datamodule"}}
 
     def parse_arguments(self, parser, args) -> None:
         check_config_files(self._subcommand_parsers, sys.argv[1:] if args is None else args)
@@ -99,14 +100,14 @@ class VidclfCLI(LightningCLI):
         return str(max(runs, key=lambda p: int(p.parent.parent.name[8:])))
 
     def before_instantiate_classes(self) -> None:
-        if self.subcommand in ("predict", "export"):
+        if self.subcommand in OUTSIDE_RUNS:
             self.save_config_callback = None  # no run directory for these
         if self.resume_version:
             self.save_config_kwargs["overwrite"] = True  # the resumed run's config replaces its own
 
     def instantiate_trainer(self, **kwargs):
         trainer = self._get(self.config_init, "trainer")
-        if self.subcommand in ("predict", "export"):
+        if self.subcommand in OUTSIDE_RUNS:
             kwargs["logger"] = False
         elif trainer.get("logger") in (None, True):
             kwargs["logger"] = run_loggers(trainer.get("default_root_dir") or "runs", self.resume_version,
@@ -155,12 +156,13 @@ def run_loggers(root: str, version: str | None = None, resume_step: int = 0) -> 
             TensorBoardLogger(root, name="", version=version, default_hp_metric=False)]
 
 
-def _quiet() -> None:
+def quiet() -> None:
     """Hide third-party chatter that says nothing about the user's run."""
     for message in (".*torch.jit.script. is deprecated", ".*dirpath has changed from", ".*treespec, LeafSpec",
                     ".*does not have many workers", ".*smaller than the logging interval",
                     ".*Experiment logs directory .* exists and is not empty",
-                    ".*Grad strides do not match bucket view strides"):  # DDP: 1x1x1 conv grads, channels_last
+                    ".*Grad strides do not match bucket view strides",  # DDP: 1x1x1 conv grads, channels_last
+                    ".*both batch and unbatch methods implemented"):  # serve with --max_batch_size 1
         warnings.filterwarnings("ignore", message=message)
     logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(
         lambda record: "litlogger" not in record.getMessage())
@@ -173,7 +175,7 @@ def main(args=None) -> None:
     # the thread count is chosen from cores and workers unless the user set OMP_NUM_THREADS (processes
     # that DDP launches inherit this, and Lightning's own OMP_NUM_THREADS for them is not the user's)
     os.environ.setdefault(USER_THREADS, "1" if "OMP_NUM_THREADS" in os.environ else "0")
-    _quiet()
+    quiet()
     for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 is printed escaped, never fatal
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")

@@ -78,7 +78,7 @@ def sidecar(backbone: str, class_names: list[str], clip: ClipSettings, checkpoin
         # how `vidclf predict` scores a whole video: clips spread evenly over it (start times
         # (duration - clip_seconds) * i / (num_clips - 1)), crops per clip, views combined by `aggregate`
         "video": {**views, "clip_seconds": clip.seconds},
-        "source_checkpoint": {"path": str(checkpoint), "sha256": _sha256(checkpoint)},
+        "source_checkpoint": {"path": str(checkpoint), "sha256": sha256(checkpoint)},
     }
 
 
@@ -92,7 +92,7 @@ def output_info(class_names: list[str], thresholds: Optional[list[float]]) -> di
             "thresholds": {name: round(float(t), 6) for name, t in zip(class_names, thresholds)}}
 
 
-def _sha256(path: str) -> str:
+def sha256(path: str) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

@@ -93,6 +93,56 @@ class VidclfTrainer(pl.Trainer):
         return info
 
 
+    def serve(self, model: pl.LightningModule, datamodule=None, ckpt_path: Optional[str] = None,
+              host: str = "127.0.0.1", port: int = 8000, max_batch_size: PositiveInt = 8,
+              batch_timeout: NonNegativeFloat = 0.05, workers: PositiveInt = 1, decode_threads: Optional[PositiveInt] = None,
+              max_upload_mb: PositiveFloat = 200.0, read_timeout: PositiveFloat = 30.0, timeout: PositiveFloat = 120.0,
+              shutdown_timeout: NonNegativeFloat = 30.0, top_k: Optional[PositiveInt] = None) -> None:
+        """Serve a trained model over HTTP (LitServe): POST /predict, GET /info, GET /health, a web page at /.
+
+        Answers are the rows `vidclf predict` writes for the same file (views and thresholds from the
+        checkpoint, --data.num_clips / --data.num_crops to change them).
+
+        Args:
+            ckpt_path: The vidclf checkpoint to serve.
+            host: 127.0.0.1 (this machine only), or 0.0.0.0 / :: (every interface; put a reverse proxy in front).
+            port: TCP port (1024-65535).
+            max_batch_size: Requests from different clients scored in one forward pass, at most (1: no batching).
+            batch_timeout: Seconds a request waits for others to fill a batch.
+            workers: Model worker processes per device.
+            decode_threads: Videos of a batch decoded at once per worker. Default: max_batch_size.
+            max_upload_mb: Larger uploads get HTTP 413.
+            read_timeout: Seconds an upload may stall before HTTP 408.
+            timeout: Seconds a request may wait for the model before HTTP 504.
+            shutdown_timeout: On SIGTERM or Ctrl-C, seconds to finish requests in flight before stopping.
+            top_k: Ranked labels per answer. Default: 5; multi-label: every class's probability.
+        """
+        from vidclf.serve import check_address, make_upload_dir, model_card, run_server
+        from vidclf.serve.api import VideoAPI
+
+        if not ckpt_path:
+            raise VidclfError("serve needs a trained model; pass --ckpt_path RUN/checkpoints/best.ckpt")
+        check_address(host, port)
+        checkpoint = read_checkpoint(ckpt_path)
+        hp = model.hparams
+        thresholds = None
+        if hp.multi_label:
+            stored = checkpoint["state_dict"]["thresholds"]
+            thresholds = [hp.threshold] * len(stored) if hp.threshold is not None else stored.tolist()
+        views = {"num_clips": datamodule.hparams.num_clips, "num_crops": datamodule.hparams.num_crops,
+                 "aggregate": hp.aggregate}
+        batching = {"max_batch_size": max_batch_size, "batch_timeout": batch_timeout, "workers": workers}
+        info = model_card(model, datamodule.clip, ckpt_path, views, batching, thresholds)
+        del checkpoint
+        upload_dir = make_upload_dir()
+        api = VideoAPI(ckpt_path, {"aggregate": hp.aggregate, "threshold": hp.threshold}, datamodule.clip,
+                       views["num_clips"], views["num_crops"], upload_dir, top_k, decode_threads or max_batch_size,
+                       max_batch_size, batch_timeout)
+        gpu = self.accelerator.__class__.__name__ == "CUDAAccelerator"
+        run_server(api, info, host, port, upload_dir, max_upload_mb, read_timeout, timeout, shutdown_timeout,
+                   accelerator="cuda" if gpu else "cpu", devices=self.num_devices if gpu else 1, workers=workers)
+
+
 def _sample_clip(model, datamodule) -> tuple[torch.Tensor, str]:
     """A clip decoded from the first --data.predict video as predict would (else seeded noise),
     normalised, (1, C, T, H, W)."""

@@ -31,22 +31,6 @@ class PredictionWriter(pl.Callback):
         self.windows: dict[int, list[tuple[float, torch.Tensor]]] = defaultdict(list)  # video -> (start, logits)
         self.warnings: dict[int, str] = {}
 
-    def _scored(self, probs: torch.Tensor, module) -> dict:
-        """The fields of an ok row for one probability vector (K,)."""
-        names, probs = module.class_names, probs.float().cpu()
-        top_p, top_i = probs.topk(min(self.top_k or 5, len(names)))
-        if module.hparams.multi_label:
-            thresholds = module.active_thresholds().cpu()
-            present = sorted((i for i in range(len(names)) if probs[i] >= thresholds[i]), key=lambda i: -probs[i])
-            row = {"labels": [names[i] for i in present], "status": "ok", "warning": ""}
-            if self.top_k is None:
-                return {**row, **{f"prob_{n}": round(float(p), 6) for n, p in zip(names, probs)}}
-        else:
-            row = {"label": names[top_i[0]], "prob": round(float(top_p[0]), 6), "status": "ok", "warning": ""}
-        for rank, (p, i) in enumerate(zip(top_p.tolist(), top_i.tolist()), start=1):
-            row[f"top{rank}_label"], row[f"top{rank}_prob"] = names[i], round(p, 6)
-        return row
-
     def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         paths = trainer.datamodule.paths("predict")
         for index, warning in outputs["warnings"]:
@@ -56,7 +40,7 @@ class PredictionWriter(pl.Callback):
                 self.windows[index] += list(zip(starts.tolist(), logits.float().cpu()))
         elif outputs["probs"] is not None:
             for index, probs in zip(outputs["index"].tolist(), outputs["probs"]):
-                self.rows[index] = {"path": paths[index], **self._scored(probs, pl_module)}
+                self.rows[index] = {"path": paths[index], **score_fields(probs, pl_module, self.top_k)}
         for index, reason in outputs["failed"]:
             self.rows[index] = {"path": paths[index], "status": f"error: {reason}"}
         bar = getattr(trainer.progress_bar_callback, "_predict_progress_bar", None)  # batches/s -> videos/s
@@ -68,14 +52,10 @@ class PredictionWriter(pl.Callback):
         paths = trainer.datamodule.paths("predict")
         timeline = []
         for index, windows in sorted(self.windows.items()):
-            windows.sort(key=lambda w: w[0])
-            logits = torch.stack([w[1] for w in windows])  # (windows, K)
-            self.rows.setdefault(index, {"path": paths[index], **self._scored(
-                pl_module.video_probs(logits[None])[0], pl_module)})
             length = trainer.datamodule.datasets["predict"].window
-            timeline += [{"path": paths[index], "start": round(start, 3), "end": round(start + length, 3),
-                          **self._scored(pl_module.probs(window_logits), pl_module)}
-                         for start, window_logits in windows]
+            video, rows = timeline_fields(windows, length, pl_module, self.top_k)
+            self.rows.setdefault(index, {"path": paths[index], **video})
+            timeline += [{"path": paths[index], **row} for row in rows]
         for index, warning in self.warnings.items():
             self.rows[index]["warning"] = warning
         columns = next((list(r) for r in self.rows.values() if r["status"] == "ok"),
@@ -93,3 +73,34 @@ class PredictionWriter(pl.Callback):
         partly = f", {len(self.warnings)} of them partly decoded" if self.warnings else ""
         print(f"vidclf: predicted {len(rows) - len(ignored)} videos ({len(rows) - len(ignored) - errors} ok{partly}, "
               f"{errors} error), listed {len(ignored)} ignored file(s) -> {where}")
+
+
+def score_fields(probs: torch.Tensor, module, top_k: Optional[int] = None) -> dict:
+    """The fields of an ok row for one probability vector (K,): label, prob, top-k (default 5); for a
+    multi-label model labels (at or above their thresholds, most probable first), then every
+    class's probability, or the top-k when `top_k` is given."""
+    names, probs = module.class_names, probs.float().cpu()
+    top_p, top_i = probs.topk(min(top_k or 5, len(names)))
+    if module.hparams.multi_label:
+        thresholds = module.active_thresholds().cpu()
+        present = sorted((i for i in range(len(names)) if probs[i] >= thresholds[i]), key=lambda i: -probs[i])
+        row = {"labels": [names[i] for i in present], "status": "ok", "warning": ""}
+        if top_k is None:
+            return {**row, **{f"prob_{n}": round(float(p), 6) for n, p in zip(names, probs)}}
+    else:
+        row = {"label": names[top_i[0]], "prob": round(float(top_p[0]), 6), "status": "ok", "warning": ""}
+    for rank, (p, i) in enumerate(zip(top_p.tolist(), top_i.tolist()), start=1):
+        row[f"top{rank}_label"], row[f"top{rank}_prob"] = names[i], round(p, 6)
+    return row
+
+
+def timeline_fields(windows: list[tuple[float, torch.Tensor]], length: float, module,
+                    top_k: Optional[int] = None) -> tuple[dict, list[dict]]:
+    """From (start, logits) of a video's timeline windows: the video's fields (all windows combined
+    as its views) and one row per window in time order (start, end, then its fields)."""
+    windows = sorted(windows, key=lambda w: w[0])
+    logits = torch.stack([w[1] for w in windows])  # (windows, K)
+    video = score_fields(module.video_probs(logits[None])[0], module, top_k)
+    rows = [{"start": round(start, 3), "end": round(start + length, 3),
+             **score_fields(module.probs(window_logits), module, top_k)} for start, window_logits in windows]
+    return video, rows

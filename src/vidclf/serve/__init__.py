@@ -1,0 +1,94 @@
+"""`vidclf serve`: a trained model behind HTTP, on LitServe (batching, worker processes, devices).
+
+The main process starts LitServe's inference workers (vidclf.serve.api, the model) and HTTP server
+processes (vidclf.serve.http in front of LitServe's app), then waits. SIGTERM or Ctrl-C stops it
+gracefully: the HTTP servers stop accepting, finish the requests in flight (up to
+`shutdown_timeout`), then the workers stop and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+from typing import Optional
+
+from vidclf.errors import VidclfError
+
+HOSTS = ("127.0.0.1", "0.0.0.0", "::")  # what LitServe binds: loopback, or every interface
+
+
+def check_address(host: str, port: int) -> None:
+    """One clear line before any work when the address cannot be served."""
+    if host not in HOSTS:
+        raise VidclfError(f"--host {host}: serve binds 127.0.0.1 (this machine only, the default), 0.0.0.0 or :: "
+                          f"(every interface: an explicit choice; put a reverse proxy in front)")
+    if not 1024 <= port <= 65535:
+        raise VidclfError(f"--port {port}: pick a port from 1024 to 65535")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            why = "is in use" if err.errno == errno.EADDRINUSE else f"cannot be bound ({err.strerror})"
+            raise VidclfError(f"--port {port} on {host} {why}; pick another --port") from None
+
+
+def run_server(api, info: dict, host: str, port: int, upload_dir: str, max_upload_mb: float, read_timeout: float,
+               timeout: float, shutdown_timeout: float, accelerator: str, devices: int, workers: int) -> None:
+    """Serve `api` until SIGTERM or Ctrl-C; `upload_dir` (private, made by the caller) is removed after."""
+    import litserve as ls
+
+    from vidclf.serve.http import VidclfHTTP
+
+    middleware = (VidclfHTTP, {"upload_dir": upload_dir, "max_upload_bytes": int(max_upload_mb * (1 << 20)),
+                               "read_timeout": read_timeout, "info": info})
+    server = ls.LitServer(api, accelerator=accelerator, devices=devices, workers_per_device=workers,
+                          timeout=timeout, middlewares=[middleware], disable_openapi_url=True)
+    server.uvicorn_graceful_timeout = shutdown_timeout
+
+    main = os.getpid()
+
+    def stop(signum, frame):
+        if os.getpid() != main:  # an HTTP server process (forked) that has already shut down gracefully
+            raise SystemExit(0)
+        raise KeyboardInterrupt  # LitServe's own graceful path, as for Ctrl-C
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    print(f"vidclf: serving {info['backbone']} ({len(info['classes'])} classes) at http://{_url_host(host)}:{port}/ "
+          f"(web page), POST /predict, GET /info, GET /health; Ctrl-C or SIGTERM stops", file=sys.stderr, flush=True)
+    try:
+        server.run(host=host, port=port, log_level="warning", generate_client_file=False)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        shutil.rmtree(upload_dir, ignore_errors=True)
+    print("vidclf: server stopped", file=sys.stderr, flush=True)
+
+
+def make_upload_dir() -> str:
+    """A new folder only this user can read, for the uploads being scored."""
+    return tempfile.mkdtemp(prefix="vidclf-uploads-")
+
+
+def _url_host(host: str) -> str:
+    return "[::]" if host == "::" else host
+
+
+def model_card(model, clip, checkpoint: str, views: dict, batching: dict, thresholds: Optional[list[float]]) -> dict:
+    """GET /info: what the server runs."""
+    from vidclf import __version__
+    from vidclf.export import sha256
+
+    card = {"vidclf_version": __version__, "backbone": model.hparams.backbone, "classes": list(model.class_names),
+            "multi_label": bool(model.hparams.multi_label),
+            "clip": {"frames": clip.frames, "rate": clip.rate, "crop": clip.crop, "resize": clip.resize,
+                     "frame_interval_seconds": clip.interval, "seconds": clip.seconds},
+            "video": views, "batching": batching, "checkpoint_sha256": sha256(checkpoint)}
+    if thresholds is not None:
+        card["thresholds"] = dict(zip(model.class_names, thresholds))
+    return card
