@@ -1,12 +1,13 @@
 """Serving throughput and latency: `vidclf serve` with batching on and off, against a plain handler.
 
 The demo recipe's model (X3D-XS, 8 frames at 64 px, 3 clips per video; one short `vidclf fit` on
-rendered videos: weights do not change the speed) is served three ways on 127.0.0.1, one at a time:
+rendered videos: weights do not change the speed) is served four ways on 127.0.0.1, one at a time:
 
-  baseline   a plain threaded HTTP handler that, per request, decodes the upload with vidclf's decoder
-             and runs one forward pass (what a Flask/Gradio wrapper does: no batching)
-  serve b=1  `vidclf serve --max_batch_size 1`
-  serve b=8  `vidclf serve --max_batch_size 8 --batch_timeout 0.05`
+  baseline       a plain threaded HTTP handler that, per request, decodes the upload with vidclf's decoder
+                 and runs one forward pass (what a Flask/Gradio wrapper does: no batching)
+  serve b=1      `vidclf serve --max_batch_size 1`
+  serve b=8      `vidclf serve --max_batch_size 8 --batch_timeout 0.05`
+  serve b=8 w=2  the same with two model worker processes (`--workers 2`)
 
 N concurrent clients (--clients, default 1 4 16) post the real clips of ../shared/videos/labeled_actions
 (340x256, 10 s) as raw bodies: requests/s and p50/p95 latency, with ratios against the baseline at the
@@ -77,16 +78,17 @@ def baseline_server(ckpt: str, port: int) -> None:
         def log_message(self, *args):
             pass
 
+    ThreadingHTTPServer.request_queue_size = 128  # socketserver's default backlog (5) resets a burst of 16
     ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
 
 
 def start(kind: str, ckpt: str, port: int) -> subprocess.Popen:
     if kind == "baseline":
         args = [sys.executable, __file__, "--baseline", ckpt, str(port)]
-    else:
-        batch = kind.split("=")[1]
+    else:  # "serve b=B" or "serve b=B w=W"
+        knobs = dict(part.split("=") for part in kind.split()[1:])
         args = [sys.executable, "-m", "vidclf", "serve", "--ckpt_path", ckpt, "--port", str(port),
-                "--max_batch_size", batch, "--batch_timeout", "0.05"]
+                "--max_batch_size", knobs["b"], "--batch_timeout", "0.05", "--workers", knobs.get("w", "1")]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while time.time() < deadline:
@@ -108,13 +110,23 @@ def post(port: int, video: Path) -> float:
     return time.perf_counter() - begin
 
 
-def load(port: int, clients: int, requests: int) -> tuple[float, float, float]:
-    """(requests/s, p50 s, p95 s) of `requests` posts from `clients` concurrent clients."""
+def load(port: int, clients: int, requests: int) -> tuple[float, float, float, int]:
+    """(answered requests/s, p50 s, p95 s, failed requests) of `requests` posts from `clients`
+    concurrent clients."""
+
+    def one(i: int):
+        try:
+            return post(port, VIDEOS[i % len(VIDEOS)])
+        except OSError:
+            return None
+
     begin = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
-        latencies = sorted(pool.map(lambda i: post(port, VIDEOS[i % len(VIDEOS)]), range(requests)))
+        results = list(pool.map(one, range(requests)))
     wall = time.perf_counter() - begin
-    return requests / wall, statistics.median(latencies), latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))]
+    latencies = sorted(t for t in results if t is not None)
+    p95 = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))]
+    return len(latencies) / wall, statistics.median(latencies), p95, requests - len(latencies)
 
 
 def tree_rss_mb(pid: int) -> float:
@@ -160,17 +172,17 @@ def main() -> None:
           f"{os.cpu_count()} cores")
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = checkpoint(Path(tmp), args.backbone)
-        results: dict[tuple[str, int], tuple[float, float, float]] = {}
-        for kind in ("baseline", "serve b=1", "serve b=8"):
+        results: dict[tuple[str, int], tuple[float, float, float, int]] = {}
+        for kind in ("baseline", "serve b=1", "serve b=8", "serve b=8 w=2"):
             port = free_port()
             proc = start(kind, ckpt, port)
             try:
                 for clients in args.clients:
                     results[kind, clients] = load(port, clients, args.requests)
-                    rate, p50, p95 = results[kind, clients]
+                    rate, p50, p95, failed = results[kind, clients]
                     base = results["baseline", clients][0]
-                    print(f"{kind:<10} clients {clients:>2}: {rate:6.2f} req/s ({rate / base:.2f}x baseline), "
-                          f"p50 {p50:6.2f} s, p95 {p95:6.2f} s", flush=True)
+                    print(f"{kind:<13} clients {clients:>2}: {rate:6.2f} req/s ({rate / base:.2f}x baseline), "
+                          f"p50 {p50:6.2f} s, p95 {p95:6.2f} s{f', {failed} FAILED' if failed else ''}", flush=True)
                 if kind == "serve b=8" and args.memory:
                     sizes = [tree_rss_mb(proc.pid)]
                     for _ in range(2):

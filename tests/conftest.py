@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -13,7 +14,8 @@ import pytest
 from vidclf.cli import main
 from vidclf.synthetic import render_dataset, render_motion, write_video
 
-SHARED_VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "videos"
+REPO = Path(__file__).resolve().parents[1]
+SHARED_VIDEOS = REPO.parent / "shared" / "videos"
 
 # Small clips so a CPU fit takes seconds: 4 frames at 32 px.
 TINY = ["--model.backbone", "x3d_xs", "--data.frames", "4", "--data.rate", "6", "--data.crop", "32",
@@ -60,6 +62,16 @@ def trained(tiny_data, tmp_path_factory) -> Path:
                   "--trainer.max_epochs", "2", "--trainer.default_root_dir", root)
     assert code == 0
     return root / "version_0"
+
+
+def run_example(name: str, *args) -> list[str]:
+    """Lines printed by examples/NAME run with vidclf made unimportable (examples must stand alone)."""
+    code = ("import sys, runpy; sys.modules['vidclf'] = None; sys.argv = sys.argv[1:]; "
+            "runpy.run_path(sys.argv[0], run_name='__main__')")
+    done = subprocess.run([sys.executable, "-c", code, str(REPO / "examples" / name), *map(str, args)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()
 
 
 def write_csv(path: Path, rows: list[dict]) -> Path:

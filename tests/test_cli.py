@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import QUIET, TINY, read_csv, vidclf, write_csv
+from conftest import QUIET, TINY, read_csv, run_example, vidclf, write_csv
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -203,7 +203,7 @@ def test_console_script_and_module_entry_points():
 
     vidclf_bin = Path(sys.executable).with_name("vidclf")
     for command, expected in (([str(vidclf_bin), "export", "--help"], "--format {onnx,torchscript,pt2}"),
-                              ([sys.executable, "-m", "vidclf", "--help"], "{fit,validate,test,predict,export}")):
+                              ([sys.executable, "-m", "vidclf", "--help"], "{fit,validate,test,predict,export,serve}")):
         done = subprocess.run(command, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0 and expected in done.stdout, done.stderr
     done = subprocess.run([str(vidclf_bin), "predict", "--ckpt_path", "missing.ckpt"], capture_output=True,
@@ -239,9 +239,6 @@ def test_predict_takes_several_inputs_and_globs(trained, tiny_data, tmp_path):
 
 @pytest.mark.parametrize("video", ["rising/rising.mov", "sideways/sideways.webm"])
 def test_standalone_onnx_example_agrees_with_vidclf_predict(trained, tiny_data, tmp_path, video):
-    import subprocess
-    import sys
-
     path = tiny_data / "val" / video
     views = ["--data.num_clips", "3", "--data.num_crops", "3"]
     model = tmp_path / "model.onnx"
@@ -249,13 +246,7 @@ def test_standalone_onnx_example_agrees_with_vidclf_predict(trained, tiny_data, 
     assert vidclf("predict", *QUIET, *views, "--ckpt_path", trained / "checkpoints/best.ckpt",
                   "--data.predict", path, "--output", tmp_path / "p.csv") == 0
     row = read_csv(tmp_path / "p.csv")[0]
-    # vidclf made unimportable: the example must stand alone
-    code = ("import sys, runpy; sys.modules['vidclf'] = None; sys.argv = sys.argv[1:]; "
-            "runpy.run_path(sys.argv[0], run_name='__main__')")
-    done = subprocess.run([sys.executable, "-c", code, str(REPO / "examples/predict_onnx.py"), str(model), str(path)],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    top = [line.split("\t") for line in done.stdout.strip().splitlines()]
+    top = [line.split("\t") for line in run_example("predict_onnx.py", model, path)]
     assert [label for label, _ in top] == [row[f"top{k}_label"] for k in (1, 2, 3)]
     for k, (_, prob) in enumerate(top, start=1):
         assert float(prob) == pytest.approx(float(row[f"top{k}_prob"]), abs=1e-4)

@@ -14,14 +14,13 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import QUIET, read_csv, vidclf
+from conftest import QUIET, read_csv, run_example, vidclf
 from tiny_models import tiny_hf
 from vidclf.backbones import build_backbone, get_spec
 from vidclf.errors import VidclfError
 
 KINDS = ["videomae", "timesformer", "vivit", "vjepa2"]
 DATA = ["--data.batch_size", "4", "--data.num_workers", "0", "--data.num_clips", "2"]
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
@@ -78,12 +77,7 @@ def test_hf_model_through_fit_validate_predict_export(kind, hf_models, tiny_data
     # the standalone ONNX example (numpy, PyAV, onnxruntime; vidclf not importable) scores as predict does
     video = tiny_data / "val/rising/rising.mp4"
     row = read_csv(out)[[Path(r["path"]).name for r in read_csv(out)].index("rising.mp4")]
-    code = ("import sys, runpy; sys.modules['vidclf'] = None; sys.argv = sys.argv[1:]; "
-            "runpy.run_path(sys.argv[0], run_name='__main__')")
-    done = subprocess.run([sys.executable, "-c", code, str(REPO / "examples/predict_onnx.py"),
-                           str(tmp_path / "model.onnx"), str(video)], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    label, prob = done.stdout.strip().splitlines()[0].split("\t")
+    label, prob = run_example("predict_onnx.py", tmp_path / "model.onnx", video)[0].split("\t")
     assert label == row["top1_label"] and float(prob) == pytest.approx(float(row["top1_prob"]), abs=1e-4)
 
 

@@ -14,12 +14,11 @@ import pytest
 import torch
 from sklearn.metrics import average_precision_score, f1_score
 
-from conftest import QUIET, TINY, read_csv, vidclf
+from conftest import QUIET, REPO, TINY, read_csv, run_example, vidclf
 from vidclf.multilabel import DEFAULT_THRESHOLD, average_precision, evaluate, tune_thresholds
 from vidclf.synthetic import TAGS, render_tagged
 from tiny_models import tiny_hf
 
-REPO = Path(__file__).resolve().parents[1]
 EMPTY_OK = ["--data.allow_empty_labels", "true"]
 
 
@@ -167,12 +166,7 @@ def test_export_sidecar_carries_thresholds_and_the_onnx_example_agrees(tagged, t
     assert vidclf("predict", *QUIET, "--ckpt_path", ckpt, "--data.predict", video, "--output", tmp_path / "p.csv",
                   "--data.num_workers", "0") == 0
     row = read_csv(tmp_path / "p.csv")[0]
-    code = ("import sys, runpy; sys.modules['vidclf'] = None; sys.argv = sys.argv[1:]; "
-            "runpy.run_path(sys.argv[0], run_name='__main__')")
-    done = subprocess.run([sys.executable, "-c", code, str(REPO / "examples/predict_onnx.py"), str(model), str(video)],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    printed = [line.split("\t") for line in done.stdout.strip().splitlines()]
+    printed = [line.split("\t") for line in run_example("predict_onnx.py", model, video)]
     assert {name: float(p) for name, p, _ in printed} == pytest.approx(
         {t: float(row[f"prob_{t}"]) for t in TAGS}, abs=1e-4)
     assert {name for name, _, state in printed if state == "present"} == set(filter(None, row["labels"].split(";")))

@@ -21,9 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import QUIET, SHARED_VIDEOS, read_csv, vidclf
+from conftest import QUIET, SHARED_VIDEOS, read_csv, run_example, vidclf
 
-REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 
 
@@ -193,10 +192,7 @@ def test_a_stalled_upload_gets_408_and_others_are_served_meanwhile(server, tiny_
 
 def test_python_client_example(server, tiny_data, predicted):
     video = tiny_data / "val/falling/falling.mkv"
-    done = subprocess.run([sys.executable, str(REPO / "examples/serve_client.py"), server.url, str(video)],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    answer = json.loads(done.stdout)
+    answer = json.loads("\n".join(run_example("serve_client.py", server.url, video)))
     assert_same(answer, predicted[video.name])
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -110,7 +111,8 @@ class VidclfTrainer(pl.Trainer):
             max_batch_size: Requests from different clients scored in one forward pass, at most (1: no batching).
             batch_timeout: Seconds a request waits for others to fill a batch.
             workers: Model worker processes per device.
-            decode_threads: Videos of a batch decoded at once per worker. Default: max_batch_size.
+            decode_threads: Uploads decoded at once (per HTTP server process; also timelines per model
+                worker). Default: the cores this process may use.
             max_upload_mb: Larger uploads get HTTP 413.
             read_timeout: Seconds an upload may stall before HTTP 408.
             timeout: Seconds a request may wait for the model before HTTP 504.
@@ -135,12 +137,15 @@ class VidclfTrainer(pl.Trainer):
         info = model_card(model, datamodule.clip, ckpt_path, views, batching, thresholds)
         del checkpoint
         upload_dir = make_upload_dir()
+        threads = decode_threads or len(os.sched_getaffinity(0))
         api = VideoAPI(ckpt_path, {"aggregate": hp.aggregate, "threshold": hp.threshold}, datamodule.clip,
-                       views["num_clips"], views["num_crops"], upload_dir, top_k, decode_threads or max_batch_size,
-                       max_batch_size, batch_timeout)
+                       upload_dir, top_k, threads, max_batch_size, batch_timeout)
+        decoding = {"clip": datamodule.clip, "num_clips": views["num_clips"], "num_crops": views["num_crops"],
+                    "decode_threads": threads}
         gpu = self.accelerator.__class__.__name__ == "CUDAAccelerator"
-        run_server(api, info, host, port, upload_dir, max_upload_mb, read_timeout, timeout, shutdown_timeout,
-                   accelerator="cuda" if gpu else "cpu", devices=self.num_devices if gpu else 1, workers=workers)
+        run_server(api, info, decoding, host, port, upload_dir, max_upload_mb, read_timeout, timeout,
+                   shutdown_timeout, accelerator="cuda" if gpu else "cpu", devices=self.num_devices if gpu else 1,
+                   workers=workers)
 
 
 def _sample_clip(model, datamodule) -> tuple[torch.Tensor, str]:

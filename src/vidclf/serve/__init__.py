@@ -39,15 +39,17 @@ def check_address(host: str, port: int) -> None:
             raise VidclfError(f"--port {port} on {host} {why}; pick another --port") from None
 
 
-def run_server(api, info: dict, host: str, port: int, upload_dir: str, max_upload_mb: float, read_timeout: float,
-               timeout: float, shutdown_timeout: float, accelerator: str, devices: int, workers: int) -> None:
-    """Serve `api` until SIGTERM or Ctrl-C; `upload_dir` (private, made by the caller) is removed after."""
+def run_server(api, info: dict, decoding: dict, host: str, port: int, upload_dir: str, max_upload_mb: float,
+               read_timeout: float, timeout: float, shutdown_timeout: float, accelerator: str, devices: int,
+               workers: int) -> None:
+    """Serve `api` until SIGTERM or Ctrl-C; `upload_dir` (private, made by the caller) is removed after.
+    `decoding`: clip, num_clips, num_crops and decode_threads of the HTTP side (vidclf.serve.http)."""
     import litserve as ls
 
     from vidclf.serve.http import VidclfHTTP
 
     middleware = (VidclfHTTP, {"upload_dir": upload_dir, "max_upload_bytes": int(max_upload_mb * (1 << 20)),
-                               "read_timeout": read_timeout, "info": info})
+                               "read_timeout": read_timeout, "info": info, **decoding})
     server = ls.LitServer(api, accelerator=accelerator, devices=devices, workers_per_device=workers,
                           timeout=timeout, middlewares=[middleware], disable_openapi_url=True)
     server.uvicorn_graceful_timeout = shutdown_timeout

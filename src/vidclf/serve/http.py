@@ -3,9 +3,11 @@
 It serves the web page (GET /) and the model card (GET /info), answers unknown routes with 404, and
 turns POST /predict uploads (a multipart form field `file`, or a raw body with a video content
 type) into a file in the server's private upload folder, streamed to disk with a size limit (413)
-and an idle timeout (408). LitServe's /predict then gets only that file's name as JSON, so a client
-can never name a path on the server. The file is deleted once the answer is sent; an answer whose
-status is an error becomes 422.
+and an idle timeout (408). The upload is decoded here, in a thread pool (the event loop stays free,
+and decoding overlaps the model's work on other requests), into the views `vidclf predict` would
+score, saved beside it; a file that cannot be decoded is answered 422 at once. LitServe's /predict
+then gets only those files' names as JSON, so a client can never name a path on the server. The
+files are deleted once the answer is sent; an answer whose status is an error becomes 422.
 """
 
 from __future__ import annotations
@@ -14,12 +16,17 @@ import asyncio
 import json
 import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from typing import Optional
 from urllib.parse import parse_qs
 
+import numpy as np
+import torch
 from python_multipart import MultipartParser
 from python_multipart.multipart import parse_options_header
+
+from vidclf.data.dataset import ClipSettings, VideoClips
 
 ROUTES = ("/", "/info", "/health", "/predict")
 DRAIN_BYTES = 64 << 20  # an oversized upload is read (and dropped) this far, so the client sees the 413
@@ -73,10 +80,14 @@ class UploadForm:
 class VidclfHTTP:
     """ASGI middleware: page, info, uploads and limits around LitServe's FastAPI app."""
 
-    def __init__(self, app, upload_dir: str, max_upload_bytes: int, read_timeout: float, info: dict):
+    def __init__(self, app, upload_dir: str, max_upload_bytes: int, read_timeout: float, info: dict,
+                 clip: ClipSettings, num_clips: int, num_crops: int, decode_threads: int):
         self.app, self.upload_dir, self.max_bytes = app, upload_dir, max_upload_bytes
         self.read_timeout, self.info = read_timeout, info
+        self.clip, self.num_clips, self.num_crops = clip, num_clips, num_crops
         self.page = resources.files("vidclf.serve").joinpath("page.html").read_bytes()
+        torch.set_num_threads(1)  # this HTTP server process decodes; each decoding thread needs one core
+        self.pool = ThreadPoolExecutor(decode_threads, thread_name_prefix="vidclf-decode")
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -100,47 +111,68 @@ class VidclfHTTP:
         if declared.isdigit() and int(declared) > self.max_bytes + (1 << 20):
             return await self._too_large(receive, send, drain=int(declared) <= self.max_bytes + DRAIN_BYTES)
         kind, options = parse_options_header(headers.get(b"content-type", b""))
-        query = {k: v[-1] for k, v in parse_qs(scope.get("query_string", b"").decode("latin-1")).items()}
         if kind != b"multipart/form-data" and not kind.startswith(b"video/") and kind != b"application/octet-stream":
             return await answer(send, 415, {"status": f"error: content type {kind.decode('latin-1') or 'missing'}; "
                                                       f"{HOW}"})
         fd, upload = tempfile.mkstemp(dir=self.upload_dir, suffix=".upload")
+        views = f"{upload}.npy"
         try:
             with os.fdopen(fd, "wb") as out:
                 form = UploadForm(options.get(b"boundary", b""), out) if kind == b"multipart/form-data" else None
-                size = 0
-                while True:
-                    try:
-                        message = await asyncio.wait_for(receive(), self.read_timeout)
-                    except asyncio.TimeoutError:
-                        return await answer(send, 408, {"status": f"error: no data for {self.read_timeout:g} s; "
-                                                                  f"upload stalled"})
-                    if message["type"] == "http.disconnect":
-                        return  # the client left: nobody to answer
-                    chunk = message.get("body", b"")
-                    size += len(chunk)
-                    if size > self.max_bytes + (1 << 20) or (form is None and size > self.max_bytes):
-                        return await self._too_large(receive, send, drain=message.get("more_body", False))
-                    form.write(chunk) if form else out.write(chunk)
-                    if not message.get("more_body"):
-                        break
+                failed = await self._read_body(receive, send, form or out, form is None)
+            if failed is not False:
+                return  # answered (408, 413) or the client left
+            query = {k: v[-1] for k, v in parse_qs(scope.get("query_string", b"").decode("latin-1")).items()}
             given = {**(form.fields if form else {}), **query}
+            name = (form.filename if form else None) or given.get("name") or "upload"
             if form is not None and not form.found:
                 return await answer(send, 422, {"status": f"error: the form has no `file` field; {HOW}"})
             if os.path.getsize(upload) > self.max_bytes:
                 return await self._too_large(receive, send, drain=False)
             if os.path.getsize(upload) == 0:
-                return await answer(send, 422, {"status": f"error: the upload is empty; {HOW}"})
+                return await answer(send, 422, {"file": name, "status": f"error: the upload is empty; {HOW}"})
             try:
-                request = {"upload": os.path.basename(upload), "name": (form.filename if form else None)
-                           or given.get("name") or "upload",
+                request = {"upload": os.path.basename(upload), "name": name,
                            "timeline": given.get("timeline", "0").lower() in ("1", "true", "yes", "on"),
                            "window": _seconds(given.get("window")), "stride": _seconds(given.get("stride"))}
             except ValueError as err:
-                return await answer(send, 422, {"status": f"error: {err}"})
+                return await answer(send, 422, {"file": name, "status": f"error: {err}"})
+            if not request["timeline"]:  # decoded here, in threads, while the model scores other batches
+                item = await asyncio.get_running_loop().run_in_executor(self.pool, self._decode, upload, views)
+                if "error" in item:  # not a video, or not decodable: the model is not needed to say so
+                    return await answer(send, 422, {"file": name, "status": f"error: {item['error']}"})
+                request.update(views=os.path.basename(views), warning=item.get("warning", ""))
             await self.app(_as_json(scope, request), _once(json.dumps(request).encode(), receive), _errors_422(send))
         finally:
-            os.unlink(upload)
+            for path in (upload, views):
+                if os.path.exists(path):
+                    os.unlink(path)
+
+    async def _read_body(self, receive, send, sink, raw: bool):
+        """Stream the request body into `sink`; False when it all arrived, else None after answering
+        408 (stalled) or 413 (too large), or when the client left."""
+        size = 0
+        while True:
+            try:
+                message = await asyncio.wait_for(receive(), self.read_timeout)
+            except asyncio.TimeoutError:
+                return await answer(send, 408, {"status": f"error: no data for {self.read_timeout:g} s; upload stalled"})
+            if message["type"] == "http.disconnect":
+                return None  # nobody to answer
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes + (1 << 20) or (raw and size > self.max_bytes):
+                return await self._too_large(receive, send, drain=message.get("more_body", False))
+            sink.write(chunk)
+            if not message.get("more_body"):
+                return False
+
+    def _decode(self, upload: str, views: str) -> dict:
+        """The upload's views as `vidclf predict` decodes them, saved to `views` for the model worker."""
+        item = VideoClips([upload], None, self.clip, num_clips=self.num_clips, num_crops=self.num_crops)[0]
+        if "video" in item:
+            np.save(views, item["video"].numpy())
+        return item
 
     async def _too_large(self, receive, send, drain: bool) -> None:
         """413; with `drain`, first read (and drop) the rest of the body, up to a bound, so that a
