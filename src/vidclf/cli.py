@@ -162,7 +162,8 @@ def quiet() -> None:
                     ".*does not have many workers", ".*smaller than the logging interval",
                     ".*Experiment logs directory .* exists and is not empty",
                     ".*Grad strides do not match bucket view strides",  # DDP: 1x1x1 conv grads, channels_last
-                    ".*both batch and unbatch methods implemented"):  # serve with --max_batch_size 1
+                    ".*both batch and unbatch methods implemented",  # serve with --max_batch_size 1
+                    ".*weights_only. was not set, defaulting"):  # the learning-rate search restoring its start
         warnings.filterwarnings("ignore", message=message)
     logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(
         lambda record: "litlogger" not in record.getMessage())

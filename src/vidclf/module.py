@@ -43,7 +43,10 @@ class VideoClassifier(pl.LightningModule):
         temporal: How an image model per frame (timm:) combines its frames: mean (TSN) or conv (a learned
             temporal convolution over the frame features, which sees their order).
         dropout: Dropout before the classifier.
-        lr: Peak learning rate of the default AdamW + warmup/cosine schedule (ignored if --optimizer is given).
+        lr: Peak learning rate of the default AdamW + warmup/cosine schedule (ignored if --optimizer is given),
+            or `auto`: found by a learning-rate range test on the training data before fitting (`vidclf fit
+            --lr_find_steps`; the rule: where the loss falls fastest, at most a tenth of the lowest-loss
+            rate), saved in the run's config.yaml and checkpoints, so a rerun or a resumed run does not search.
         weight_decay: AdamW weight decay.
         warmup_epochs: Epochs of linear learning-rate warmup before the cosine decay.
         label_smoothing: Label smoothing of the loss (multi-label: targets become s/2 and 1 - s/2).
@@ -72,7 +75,8 @@ class VideoClassifier(pl.LightningModule):
                  class_names: Optional[list[str]] = None, multi_label: bool = False,
                  threshold: Optional[ClosedUnitInterval] = None, pretrained: Union[bool, str] = False,
                  temporal: Literal["mean", "conv"] = "mean",
-                 dropout: ClosedUnitInterval = 0.5, lr: PositiveFloat = 1e-3, weight_decay: NonNegativeFloat = 0.05,
+                 dropout: ClosedUnitInterval = 0.5, lr: Union[PositiveFloat, Literal["auto"]] = 1e-3,
+                 weight_decay: NonNegativeFloat = 0.05,
                  warmup_epochs: NonNegativeFloat = 1.0, label_smoothing: ClosedUnitInterval = 0.0,
                  class_weights: Union[Literal["balanced"], list[NonNegativeFloat], None] = None,
                  channels_last: bool = True, compile: bool = False,

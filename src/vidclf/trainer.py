@@ -15,12 +15,27 @@ from vidclf.checkpoint import read_checkpoint
 from vidclf.data.dataset import VideoClips
 from vidclf.data.sources import unlabelled_videos
 from vidclf.errors import VidclfError
+from vidclf.lr_find import find_lr
 from vidclf.ranges import NonNegativeFloat, PositiveFloat, PositiveInt
 from vidclf.reports.files import check_output, write_json
 from vidclf.reports.predictions import PredictionWriter
 
 
 class VidclfTrainer(pl.Trainer):
+    def fit(self, model, train_dataloaders=None, val_dataloaders=None, datamodule=None, ckpt_path: Optional[str] = None,
+            weights_only: Optional[bool] = None, lr_find_steps: PositiveInt = 100):
+        """Train the model, validating after every epoch.
+
+        Args:
+            ckpt_path: Resume from this checkpoint (`last`: the newest run's last.ckpt under
+                --trainer.default_root_dir), continuing its run directory.
+            weights_only: Load the checkpoint with torch's weights_only (Lightning's default when unset).
+            lr_find_steps: Training steps of the learning-rate search that --model.lr auto runs first.
+        """
+        if getattr(model.hparams, "lr", None) == "auto":
+            find_lr(self, model, datamodule, lr_find_steps)
+        return super().fit(model, train_dataloaders, val_dataloaders, datamodule, ckpt_path, weights_only)
+
     def predict(self, model=None, dataloaders=None, datamodule=None, return_predictions: Optional[bool] = None,
                 ckpt_path: Optional[str] = None, output: str = "predictions.csv", top_k: Optional[PositiveInt] = None,
                 timeline: Optional[str] = None, window: Optional[PositiveFloat] = None,

@@ -3,14 +3,13 @@ or the precision-recall curves of the weakest classes (multi-label)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
 
 from vidclf.multilabel import evaluate, ranked
-from vidclf.reports.files import write_rows
+from vidclf.reports.files import pyplot, save_figure, write_rows
 
 PR_CLASSES = 8  # precision-recall curves drawn: the classes with the lowest AP
 
@@ -85,28 +84,11 @@ def per_class_rows(counts: torch.Tensor, names: list[str]) -> list[dict]:
              "precision": round(float(precision[i]), 4), "f1": round(float(f1[i]), 4)} for i, n in enumerate(names)]
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: Path) -> None:
-    """Write a figure as PNG, whole or not at all."""
-    tmp = path.with_name(f".tmp-{path.name}")
-    fig.savefig(tmp, format="png")
-    _pyplot().close(fig)
-    os.replace(tmp, path)
-
-
 def plot_pr_curves(probs: torch.Tensor, targets: torch.Tensor, thresholds: torch.Tensor, names: list[str],
                    path: Path, title: str) -> None:
     """Precision against recall for the PR_CLASSES classes with the lowest AP (among those with
     positives), each with a dot where its threshold puts it."""
-    plt = _pyplot()
+    plt = pyplot()
     _, per_class = evaluate(probs, targets, thresholds)
     ap = per_class["ap"]
     worst = sorted((i for i in range(len(names)) if ap[i] == ap[i]), key=lambda i: float(ap[i]))[:PR_CLASSES]
@@ -124,12 +106,12 @@ def plot_pr_curves(probs: torch.Tensor, targets: torch.Tensor, thresholds: torch
     ax.set_title(f"{title}; weakest {len(worst)} classes (dot: threshold in use)")
     ax.legend(loc="lower left", fontsize=8)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_confusion(counts: torch.Tensor, names: list[str], path: Path, title: str) -> None:
     """Row-normalised confusion matrix with class names on both axes; readable up to ~100 classes."""
-    plt = _pyplot()
+    plt = pyplot()
 
     k = len(names)
     rates = (counts / counts.sum(1, keepdim=True).clamp(min=1)).numpy()
@@ -149,4 +131,4 @@ def plot_confusion(counts: torch.Tensor, names: list[str], path: Path, title: st
                         color="white" if rates[i, j] > 0.5 else "black")
     fig.colorbar(image, ax=ax, fraction=0.046)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)

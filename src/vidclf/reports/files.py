@@ -71,3 +71,21 @@ def write_json(path: str, data: dict) -> None:
     tmp = Path(path).with_name(f".{Path(path).name}.tmp")
     tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8", errors="backslashreplace")
     os.replace(tmp, path)
+
+
+def pyplot():
+    """matplotlib.pyplot drawing to files (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, path: Path) -> None:
+    """Write a figure as PNG, whole or not at all."""
+    tmp = path.with_name(f".tmp-{path.name}")
+    fig.savefig(tmp, format="png")
+    pyplot().close(fig)
+    os.replace(tmp, path)
