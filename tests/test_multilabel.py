@@ -185,6 +185,26 @@ def test_balanced_positive_weights_sampler_and_class_folders_as_multi_label(tagg
     assert checkpoint["hyper_parameters"]["class_names"] == ["falling", "rising", "sideways"]
 
 
+def test_served_answers_equal_multi_label_predict_rows(tagged, tagged_run, tmp_path):
+    from test_serve import Server, post
+
+    ckpt = tagged_run / "checkpoints/best.ckpt"
+    videos = sorted((tagged / "videos").glob("val_00*.mp4"))[:4]
+    assert vidclf("predict", *QUIET, "--ckpt_path", ckpt, "--data.predict", "[" + ", ".join(map(str, videos)) + "]",
+                  "--output", tmp_path / "p.csv", "--data.num_workers", "0") == 0
+    rows = {Path(r["path"]).name: r for r in read_csv(tmp_path / "p.csv")}
+    server = Server(ckpt, tmp_path / "serve", "--data.num_workers", "0")
+    try:
+        for video in videos:
+            status, answer = post(server.url, video)
+            assert status == 200, answer
+            assert answer["labels"] == [x for x in rows[video.name]["labels"].split(";") if x]
+            assert [answer[f"prob_{t}"] for t in TAGS] == pytest.approx(
+                [float(rows[video.name][f"prob_{t}"]) for t in TAGS], abs=1e-5)
+    finally:
+        assert server.stop()[0] == 0
+
+
 @pytest.mark.parametrize("family", ["hf", "timm"])
 def test_other_backbone_families_train_predict_and_export_multi_label(family, tagged, tmp_path):
     if family == "hf":
