@@ -123,7 +123,8 @@ class VidclfTrainer(pl.Trainer):
             ckpt_path: The vidclf checkpoint to serve.
             host: 127.0.0.1 (this machine only), or 0.0.0.0 / :: (every interface; put a reverse proxy in front).
             port: TCP port (1024-65535).
-            max_batch_size: Requests from different clients scored in one forward pass, at most (1: no batching).
+            max_batch_size: Requests from different clients taken as one batch, at most (1: no batching): one
+                forward pass on a GPU; on a CPU one pass per video (per-clip cost grows with batch size there).
             batch_timeout: Seconds a request waits for others to fill a batch.
             workers: Model worker processes per device.
             decode_threads: Uploads decoded at once (per HTTP server process; also timelines per model
