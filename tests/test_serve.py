@@ -53,8 +53,14 @@ class Server:
         raise AssertionError(f"server did not start:\n{self.proc.communicate()[0][-3000:]}")
 
     def uploads(self) -> list[Path]:
-        """Files in the server's private upload folders."""
-        return [f for d in self.tmp.glob("vidclf-uploads-*") for f in d.iterdir()]
+        """Files left in the server's private upload folders once the answers are out (a file is
+        deleted just after its answer is sent, so allow the server a moment)."""
+        deadline = time.time() + 5
+        while True:
+            left = [f for d in self.tmp.glob("vidclf-uploads-*") for f in d.iterdir()]
+            if not left or time.time() > deadline:
+                return left
+            time.sleep(0.05)
 
     def stop(self) -> tuple[int, str]:
         self.proc.send_signal(signal.SIGTERM)

@@ -86,20 +86,20 @@ class VideoAPI(ls.LitAPI):
         out = [{"file": r["name"], **results[i]} for i, r in enumerate(requests)]
         return out if isinstance(x, list) else out[0]
 
-    def _path(self, request: dict) -> str:
-        """The upload's path: always inside the server's own upload folder."""
-        return os.path.join(self.upload_dir, os.path.basename(request["upload"]))
+    def _own_file(self, name: str) -> str:
+        """A file the HTTP side wrote: always inside the server's own upload folder."""
+        return os.path.join(self.upload_dir, os.path.basename(name))
 
     def _views(self, request: dict) -> dict:
         """The upload's views, decoded by the HTTP side as predict decodes them."""
-        path = os.path.join(self.upload_dir, os.path.basename(request["views"]))
-        return {"video": torch.from_numpy(np.load(path)), "warning": request.get("warning", "")}
+        return {"video": torch.from_numpy(np.load(self._own_file(request["views"]))),
+                "warning": request.get("warning", "")}
 
     def _timeline(self, request: dict) -> dict:
         """The video's fields from all its windows (as predict --timeline combines them) and one row
         per window; or an error."""
         window = request.get("window") or self.clip.seconds
-        chunks = VideoWindows([self._path(request)], self.clip, window, request.get("stride") or window)
+        chunks = VideoWindows([self._own_file(request["upload"])], self.clip, window, request.get("stride") or window)
         count = sum(len(starts) for _, starts, _ in chunks.items)
         if count > MAX_WINDOWS:
             return {"status": f"error: {count} timeline windows, over {MAX_WINDOWS}; pass a larger stride"}
