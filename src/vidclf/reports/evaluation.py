@@ -64,7 +64,7 @@ class EvalReport(pl.Callback):
             ap, precision, recall, f1 = (f"{r[k]:.3f}" if r[k] != "" else "-" for k in ("ap", "precision", "recall", "f1"))
             print(f"{r['class']:<{width}}  {r['videos']:>6}  {ap:>5}  {precision:>9}  {recall:>6}  {f1:>5}  "
                   f"{r['threshold']:>9.3f}")
-        plot_pr_curves(probs, targets, thresholds, names, run / "pr_curves.png", f"{stage}: {len(probs)} videos")
+        plot_pr_curves(probs, targets, per_class, names, run / "pr_curves.png", f"{stage}: {len(probs)} videos")
         print(f"vidclf: per-class results -> {run / 'per_class.csv'}, {run / 'pr_curves.png'}")
 
 
@@ -84,12 +84,11 @@ def per_class_rows(counts: torch.Tensor, names: list[str]) -> list[dict]:
              "precision": round(float(precision[i]), 4), "f1": round(float(f1[i]), 4)} for i, n in enumerate(names)]
 
 
-def plot_pr_curves(probs: torch.Tensor, targets: torch.Tensor, thresholds: torch.Tensor, names: list[str],
+def plot_pr_curves(probs: torch.Tensor, targets: torch.Tensor, per_class: dict, names: list[str],
                    path: Path, title: str) -> None:
     """Precision against recall for the PR_CLASSES classes with the lowest AP (among those with
-    positives), each with a dot where its threshold puts it."""
+    positives), each with a dot where its threshold puts it (`per_class`: multilabel.evaluate's)."""
     plt = pyplot()
-    _, per_class = evaluate(probs, targets, thresholds)
     ap = per_class["ap"]
     worst = sorted((i for i in range(len(names)) if ap[i] == ap[i]), key=lambda i: float(ap[i]))[:PR_CLASSES]
     fig, ax = plt.subplots(figsize=(7, 6), dpi=100)
