@@ -218,7 +218,7 @@ def test_any_exception_while_reading_a_file_becomes_its_row(error, step, train, 
         item = VideoClips([str(path)], [0], CLIP, train=train)[(0, 0, 0) if train else 0]
         timeline = VideoWindows([str(path)], CLIP, window=0.5, stride=0.5)
         windows = [timeline[i] for i in range(len(timeline))]
-        reason = probe(str(path))
+        reason = probe(str(path))["error"]
     assert "video" not in item and item["error"], item
     assert windows and all("video" not in w and w["error"] for w in windows), windows
     assert reason

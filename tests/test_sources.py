@@ -92,7 +92,7 @@ def test_scan_finds_bad_videos_and_remembers(tmp_path, monkeypatch):
     store = tmp_path / "scan.json"
     assert list(scan_module.scan([str(good), str(bad)], store)) == [str(bad)]
     calls = []
-    monkeypatch.setattr(scan_module, "probe", lambda p: calls.append(p))
+    monkeypatch.setattr(scan_module, "probe", lambda p: calls.append(p) or {"error": ""})
     assert list(scan_module.scan([str(good), str(bad)], store)) == [str(bad)]  # remembered
     assert calls == []
     good.write_bytes(good.read_bytes() + b"\0")  # changed size: checked again

@@ -126,3 +126,35 @@ def test_predict_refuses_several_processes_in_one_line(trained, tiny_data, tmp_p
     err = capsys.readouterr().err.strip()
     assert err == ("vidclf: error: predict runs in one process; pass --trainer.devices 1 and drop "
                    "--trainer.strategy ddp") and not (tmp_path / "p.csv").exists()
+
+
+@pytest.mark.slow
+def test_two_nodes_of_one_process_train_as_one_run(tiny_data, tmp_path):
+    """Two `vidclf fit` processes as nodes 0 and 1 (Lightning's plain environment variables, MASTER_ADDR
+    127.0.0.1), filling one frame cache at once: both finish, one run directory and checkpoint, each
+    node trains on half of every epoch, and the synced validation equals `validate` in one process."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    runs = tmp_path / "runs"
+    args = ["fit", *TINY, *QUIET, "--data.batch_size", "2", "--data.train", tiny_data / "train", "--data.val",
+            tiny_data / "val", "--data.cache", tmp_path / "cache", "--trainer.max_epochs", "2", "--trainer.strategy",
+            "ddp", "--trainer.num_nodes", "2", "--trainer.devices", "1", "--trainer.accelerator", "cpu",
+            "--trainer.default_root_dir", runs]
+    env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "PYTHONUNBUFFERED": "1"}
+    nodes = [subprocess.Popen([sys.executable, "-m", "vidclf", *map(str, args)], env={**env, "NODE_RANK": str(rank)},
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for rank in (1, 0)]
+    outputs = [node.communicate(timeout=600)[0] for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], [o[-2000:] for o in outputs]
+    assert sorted(p.name for p in runs.iterdir()) == ["version_0"]
+    run = runs / "version_0"
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
+    assert {int(r["epoch"]): int(r["step"]) for r in read_csv(run / "metrics.csv")} == {0: 2, 1: 5}  # 3 steps each
+    fitted = last_val(run)
+    assert vidclf("validate", *QUIET, "--ckpt_path", run / "checkpoints/last.ckpt", "--data.val", tiny_data / "val",
+                  "--data.num_workers", "0", "--trainer.default_root_dir", tmp_path / "alone") == 0
+    alone = last_val(tmp_path / "alone/version_0")
+    for key in ("val/acc", "val/f1_macro", "val/acc_clip", "val/loss"):
+        assert float(alone[key]) == pytest.approx(float(fitted[key]), abs=1e-5), key

@@ -50,8 +50,9 @@ class Checkpoint(ModelCheckpoint):
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
 
-def read_checkpoint(path: str) -> dict:
-    """A vidclf checkpoint's contents, or one clear error naming the file."""
+def read_checkpoint(path: str, pretraining: bool = False) -> dict:
+    """A vidclf checkpoint's contents (of `vidclf pretrain` with `pretraining`), or one clear error
+    naming the file."""
     if not Path(path).is_file():
         raise VidclfError(f"--ckpt_path {path}: no such file; pass RUN/checkpoints/best.ckpt of a vidclf run")
     with open(path, "rb") as f:
@@ -64,7 +65,15 @@ def read_checkpoint(path: str) -> dict:
     except Exception as err:
         raise VidclfError(f"--ckpt_path {path}: a damaged or foreign checkpoint ({type(err).__name__}: "
                           f"{' '.join(str(err).split())[:160]}); pass one from RUN/checkpoints/") from None
-    if "backbone" not in checkpoint.get("hyper_parameters", {}):
+    hparams = checkpoint.get("hyper_parameters", {})
+    if "mask_ratio" in hparams and not pretraining:
+        run = Path(path).parent.parent
+        raise VidclfError(f"--ckpt_path {path}: a `vidclf pretrain` checkpoint (an encoder without classes); "
+                          f"fine-tune it first: vidclf fit --model.backbone hf:{run / 'encoder'} --model.pretrained true")
+    if "backbone" in hparams and pretraining:
+        raise VidclfError(f"--ckpt_path {path}: a classifier's checkpoint; pretrain resumes from a `vidclf pretrain` "
+                          f"run's checkpoint (RUN/checkpoints/last.ckpt under runs/pretrain)")
+    if ("mask_ratio" if pretraining else "backbone") not in hparams:
         raise VidclfError(f"--ckpt_path {path}: not a vidclf checkpoint; pass one from RUN/checkpoints/")
     return checkpoint
 

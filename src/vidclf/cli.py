@@ -17,9 +17,11 @@ from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 from vidclf.backbones import remember_files
 from vidclf.checkpoint import SINGLE_LABEL_MONITOR, Checkpoint, read_checkpoint
 from vidclf.data.datamodule import VideoDataModule
+from vidclf.data.unlabelled import UnlabelledVideos
 from vidclf.errors import VidclfError
 from vidclf.module import BACKBONE_FILES, VideoClassifier
 from vidclf.parsing import VidclfParser, check_config_files, keep_ints
+from vidclf.pretrain import MaskedVideoModel, input_crop, input_frames
 from vidclf.reports.data_report import DataReport
 from vidclf.reports.evaluation import EvalReport
 from vidclf.reports.files import read_rows, write_rows
@@ -30,7 +32,7 @@ from vidclf.trainer import VidclfTrainer
 # Clip settings a checkpoint remembers from its training run, restored unless given again.
 CLIP_KEYS = ("frames", "rate", "crop", "resize", "train_resize")
 LIGHTNING_CKPT_WORDS = ("last", "best", "hpc", "registry")
-OUTSIDE_RUNS = ("predict", "export", "serve")  # subcommands that write no run directory
+OUTSIDE_RUNS = ("predict", "export", "serve", "data")  # subcommands that write no run directory
 # Options that change evaluation only: the checkpoint's run used them for its validation, so they are
 # restored too (validate reproduces the run's numbers), but a value given with --ckpt_path wins.
 EVAL_KEYS = ("aggregate", "threshold")
@@ -40,7 +42,27 @@ DATA_EVAL_KEYS = ("num_clips", "num_crops", "allow_empty_labels")
 class VidclfCLI(LightningCLI):
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
-        return {**LightningCLI.subcommands(), "export": {"model", "datamodule"}, "serve": {"model", "datamodule"}}
+        return {**LightningCLI.subcommands(), "export": {"model", "datamodule"}, "serve": {"model", "datamodule"},
+                "pretrain": {"model", "datamodule"}, "data": {"model", "datamodule"}}
+
+    def _prepare_subcommand_parser(self, klass, subcommand: str, **kwargs):
+        """`pretrain` has its own model (a masked-video autoencoder) and data (unlabelled videos)."""
+        pretraining = subcommand == "pretrain"
+        self._model_class = MaskedVideoModel if pretraining else VideoClassifier
+        self._datamodule_class = UnlabelledVideos if pretraining else VideoDataModule
+        self._building = subcommand
+        try:
+            if subcommand != "data":
+                return super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+            # as Lightning's, but its method's options ungrouped: a group named `data` would clash with
+            # the data module's
+            parser = self.init_parser(**kwargs)
+            self._add_arguments(parser)
+            self._subcommand_method_arguments[subcommand] = parser.add_method_arguments(
+                klass, subcommand, skip=set(self.subcommands()[subcommand]), as_group=False)
+            return parser
+        finally:
+            self._model_class, self._datamodule_class = VideoClassifier, VideoDataModule
 
     def parse_arguments(self, parser, args) -> None:
         check_config_files(self._subcommand_parsers, sys.argv[1:] if args is None else args)
@@ -48,13 +70,19 @@ class VidclfCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser) -> None:
         keep_ints(parser)
+        parser.add_lightning_class_args(Checkpoint, "checkpoint")
+        checkpoints = {"checkpoint.filename": "best", "checkpoint.save_last": True,
+                       "checkpoint.auto_insert_metric_name": False}
+        if getattr(self, "_building", None) == "pretrain":  # clips match the model's input
+            parser.link_arguments(("model.preset", "model.config", "model.frames"), "data.frames", input_frames)
+            parser.link_arguments(("model.preset", "model.config", "model.crop"), "data.crop", input_crop)
+            parser.set_defaults({**checkpoints, "checkpoint.monitor": "val/loss", "checkpoint.mode": "min",
+                                 "trainer.default_root_dir": "runs/pretrain"})
+            return
         parser.link_arguments("model.backbone", "data.backbone")  # clips match the backbone
         parser.link_arguments("data.classes", "model.class_names", apply_on="instantiate")
         parser.link_arguments("data.multi_label", "model.multi_label", apply_on="instantiate")  # as the data says
-        parser.add_lightning_class_args(Checkpoint, "checkpoint")
-        parser.set_defaults({"checkpoint.monitor": SINGLE_LABEL_MONITOR, "checkpoint.mode": "max",
-                             "checkpoint.filename": "best", "checkpoint.save_last": True,
-                             "checkpoint.auto_insert_metric_name": False})
+        parser.set_defaults({**checkpoints, "checkpoint.monitor": SINGLE_LABEL_MONITOR, "checkpoint.mode": "max"})
 
     def _parse_ckpt_path(self) -> None:
         """With --ckpt_path, the checkpoint states the model (backbone, classes) and the clip settings,
@@ -62,14 +90,18 @@ class VidclfCLI(LightningCLI):
         sub = self.config.get("subcommand")
         path = sub and self.config[sub].get("ckpt_path")
         self.resume_version, self.resume_step = None, 0
-        if sub == "fit" and path == "last":
-            path = self._newest_last_checkpoint(self.config.fit.trainer.default_root_dir or "runs")
-            self.config.fit.ckpt_path = path
+        if sub in ("fit", "pretrain") and path == "last":
+            path = self._newest_last_checkpoint(self.config[sub].trainer.default_root_dir or "runs")
+            self.config[sub].ckpt_path = path
             self.resume_version = Path(path).parent.parent.name
         if not path or path in LIGHTNING_CKPT_WORDS:
             return
-        checkpoint = read_checkpoint(path)
+        checkpoint = read_checkpoint(path, pretraining=sub == "pretrain")
         self.resume_step = checkpoint.get("global_step", 0)
+        if sub == "pretrain":  # the model as it was: the resumed run continues that training
+            model = {k: v for k, v in checkpoint["hyper_parameters"].items() if not k.startswith("_")}
+            self.config = self.parser.parse_object({sub: {"model": model}}, self.config)
+            return
         remember_files(checkpoint["hyper_parameters"]["backbone"], checkpoint.get(BACKBONE_FILES))
         model = dict(checkpoint["hyper_parameters"])
         for key in ("_instantiator", "_class_path", "class_names", "multi_label"):
@@ -86,6 +118,8 @@ class VidclfCLI(LightningCLI):
         data = {k: data_hp[k] for k in CLIP_KEYS if data_hp.get(k) is not None and current.get(k) is None}
         defaults = self._subcommand_parsers[sub].get_defaults().data
         data.update({k: data_hp[k] for k in DATA_EVAL_KEYS if k in data_hp and current.get(k) == defaults.get(k)})
+        if current.get("batch_size") == "auto" and isinstance(data_hp.get("batch_size"), int):
+            data["batch_size"] = data_hp["batch_size"]  # found by the run's own search: no second search
         data["classes"] = current.get("classes") or checkpoint["hyper_parameters"].get("class_names")
         data["multi_label"] = checkpoint["hyper_parameters"].get("multi_label", False)
         self.config = self.parser.parse_object({sub: {"model": model, "data": data}}, self.config)

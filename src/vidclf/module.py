@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Literal, Optional, Union
 
@@ -19,6 +18,7 @@ from vidclf.errors import VidclfError
 from vidclf.multilabel import DEFAULT_THRESHOLD, MIN_POSITIVES, ScoreStore, evaluate, tune_thresholds
 from vidclf.ranges import (ClosedUnitInterval, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt,
                            store_plain)
+from vidclf.schedule import warmup_cosine
 
 
 class VideoClassifier(pl.LightningModule):
@@ -256,25 +256,7 @@ class VideoClassifier(pl.LightningModule):
                 "lr": hp.lr * (hp.backbone_lr if in_backbone else 1.0) * hp.layer_decay ** (deepest - level)})
             group["params"].append(p)
         optimizer = torch.optim.AdamW(list(groups.values()), lr=hp.lr)
-        steps: dict[str, int] = {}
-
-        def factor(step: int) -> float:
-            """Linear warmup from 1% of lr, then cosine decay to 0 at the last step."""
-            if not steps:
-                if step == 0:
-                    return 0.01 if hp.warmup_epochs > 0 else 1.0
-                # Counted at the first real step, not in configure_optimizers: asking Lightning then
-                # builds the training iterator before a checkpoint is restored, and a resumed run
-                # would replay epoch 0's clips.
-                steps["total"] = total = max(1, self.trainer.estimated_stepping_batches)
-                steps["warmup"] = min(total - 1, int(hp.warmup_epochs * total / max(1, self.trainer.max_epochs)))
-            total, warmup = steps["total"], steps["warmup"]
-            if step < warmup:
-                return 0.01 + 0.99 * step / warmup
-            return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
-
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return warmup_cosine(self, optimizer, hp.warmup_epochs)
 
     def setup(self, stage: str) -> None:
         self.seed = torch.initial_seed()  # set by --seed_everything

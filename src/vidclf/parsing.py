@@ -112,25 +112,40 @@ def keep_ints(parser) -> None:
 
 
 def check_config_files(parsers: dict, args: list[str]) -> None:
-    """Each config file named after the subcommand is YAML whose keys all exist; else one line that
-    names the file, every unknown key and the key each most likely meant."""
-    if not args or args[0] not in parsers:
+    """Each config file named after the subcommand is YAML whose keys all exist; so is each subcommand's
+    section of a file given before the subcommand (`vidclf --config FILE pretrain`, FILE holding
+    `pretrain:` and `fit:` sections); else one line that names the file, every unknown key and the
+    key each most likely meant."""
+    sub = next((i for i, arg in enumerate(args) if arg in parsers), None)
+    if sub is None:
         return
-    keys = all_keys(parsers[args[0]])
-    for flag, value in _flag_values(args[1:]):
+    for flag, value in _flag_values(args[:sub]):
+        if flag in ("--config", "-c") and Path(value).is_file():
+            tree = _config_tree(value)
+            if isinstance(tree, dict) and isinstance(tree.get(args[sub]), dict):
+                _check_tree(tree[args[sub]], "", value, parsers, args[sub])
+    for flag, value in _flag_values(args[sub + 1:]):
         prefix = CONFIG_FLAGS.get(flag)
-        if prefix is None or not Path(value).is_file():
-            continue
-        tree = _load_yaml(value)
-        if tree is None:
-            continue
-        if not isinstance(tree, dict):
-            raise VidclfError(f"{value}: a config file holds option: value lines, found a {type(tree).__name__}")
-        bad = list(_unknown(tree, prefix, keys))
-        if bad:
-            described = [f"{key}" + (f" (did you mean {hint}?)" if (hint := suggest(key, keys)) else "") for key in bad]
-            raise VidclfError(f"{value}: unknown option(s) {', '.join(described)}; fix or remove them "
-                              f"(vidclf {args[0]} --help lists every option)")
+        if prefix is not None and Path(value).is_file():
+            _check_tree(_config_tree(value), prefix, value, parsers, args[sub])
+
+
+def _config_tree(path: str):
+    tree = _load_yaml(path)
+    if tree is not None and not isinstance(tree, dict):
+        raise VidclfError(f"{path}: a config file holds option: value lines, found a {type(tree).__name__}")
+    return tree
+
+
+def _check_tree(tree, prefix: str, path: str, parsers: dict, sub: str) -> None:
+    if not tree:
+        return
+    keys = all_keys(parsers[sub])
+    bad = list(_unknown(tree, prefix, keys))
+    if bad:
+        described = [f"{key}" + (f" (did you mean {hint}?)" if (hint := suggest(key, keys)) else "") for key in bad]
+        raise VidclfError(f"{path}: unknown option(s) {', '.join(described)}; fix or remove them "
+                          f"(vidclf {sub} --help lists every option)")
 
 
 def _flag_values(args: list[str]):

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import copy
 
-from jsonargparse.typing import (ClosedUnitInterval, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt,
-                                 restricted_number_type)
+from jsonargparse.typing import (ClosedUnitInterval, NonNegativeFloat, NonNegativeInt, OpenUnitInterval, PositiveFloat,
+                                 PositiveInt, restricted_number_type)
 
-__all__ = ["ClosedUnitInterval", "HoldOut", "NonNegativeFloat", "NonNegativeInt", "PositiveFloat", "PositiveInt",
+__all__ = ["ClosedUnitInterval", "HoldOut", "NonNegativeFloat", "NonNegativeInt", "OpenUnitInterval", "PositiveFloat",
+           "PositiveInt",
            "store_plain"]
 
 HoldOut = restricted_number_type("HoldOut", float, [(">=", 0), ("<", 1)])  # a fraction in [0, 1)
@@ -22,6 +23,8 @@ def plain(value):
         return int(value)
     if isinstance(value, float):
         return float(value)
+    if type(value) is dict:
+        return {k: plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return type(value)(plain(v) for v in value) if type(value) in (list, tuple) else value
     return value

@@ -7,8 +7,13 @@ single frame cannot give the class away. The classes are invariant to a horizont
 The multi-label set (--multi-label) tags each video with any subset of TAGS, independently: one
 square per tag rises, moves sideways or blinks among two still ones, so the tags co-occur freely.
 
+The harder set (--six) has six classes (SIX: the three motions, zooming in and out, pulsing) carried
+by two squares among three wandering ones, under a panning camera; each file has its own size,
+frame rate, length and container.
+
 Example:
     python -m vidclf.synthetic data/demo --per-class 24
+    python -m vidclf.synthetic data/six --six --per-class 60 --val-per-class 20
     python -m vidclf.synthetic data/tags --multi-label   # data/tags/{train,val}.csv, path,labels
 """
 
@@ -23,6 +28,10 @@ import numpy as np
 
 MOTIONS = {"rising": (0.0, -1.0), "falling": (0.0, 1.0), "sideways": (1.0, 0.0)}
 TAGS = ("blinking", "rising", "sideways")
+# The harder set (--six): six motions, and files as they come (sizes, frame rates, containers vary).
+SIX = ("rising", "falling", "sideways", "zoom_in", "zoom_out", "blinking")
+SIZES = ((80, 80), (72, 96), (96, 72), (90, 120), (64, 80))  # (height, width)
+FORMATS = ((".mp4", "libx264"), (".mkv", "libx264"), (".webm", "libvpx-vp9"), (".avi", "mpeg4"))
 
 
 def write_video(path: str, frames: np.ndarray, fps: int = 30, codec: str = "libx264",
@@ -59,6 +68,91 @@ def render_motion(motion: str, rng: np.random.Generator, frames: int = 60, size:
             image[np.ix_(rows, cols)] = colour
         video[t] = image
     return video
+
+
+def render_six(motion: str, rng: np.random.Generator, seconds: float, fps: int, height: int,
+               width: int) -> np.ndarray:
+    """(frames, height, width, 3) uint8 of one of SIX. Every video: a textured background the camera
+    pans across in a random direction, three distractor squares wandering at random, and two squares
+    that carry the class: they rise, fall, move sideways (either way), zoom in or out (move away from /
+    towards the centre while growing / shrinking), or stay put while pulsing between dim and bright.
+    Speeds are per second, so every frame rate shows the same motion; sizes and colours vary."""
+    frames = max(2, round(seconds * fps))
+    coarse = rng.integers(0, 120, (height // 8 + 2, width // 8 + 2, 3), dtype=np.uint8)
+    texture = np.kron(coarse, np.ones((8, 8, 1), dtype=np.uint8))
+    pan = rng.normal(0, 10, 2) / fps  # camera drift, pixels per frame
+    speed = rng.uniform(24, 40) / fps
+    dx, dy = MOTIONS.get(motion, (0.0, 0.0))
+    if motion == "sideways" and rng.random() < 0.5:
+        dx = -dx
+    growth = {"zoom_in": 1.0, "zoom_out": -1.0}.get(motion, 0.0) * rng.uniform(0.3, 0.45) / fps  # log-scale per frame
+    cx, cy = width / 2, height / 2
+
+    def square() -> list:
+        return [rng.uniform(0, width), rng.uniform(0, height), rng.uniform(6, 12), rng.integers(140, 256, 3)]
+
+    carriers, wanderers = [square() for _ in range(2)], [square() for _ in range(3)]
+    steps = rng.normal(0, 1.0, (frames, 3, 2)).cumsum(0) * 12 / fps  # random walks, no net direction
+    phase = rng.uniform(0, 2 * np.pi, 2)
+    video = np.empty((frames, height, width, 3), dtype=np.uint8)
+
+    def paint(image, x, y, side, colour) -> None:
+        size = max(2, int(side))
+        rows = np.arange(int(y) - size // 2, int(y) + (size + 1) // 2) % height
+        cols = np.arange(int(x) - size // 2, int(x) + (size + 1) // 2) % width
+        image[np.ix_(rows, cols)] = colour
+
+    for t in range(frames):
+        ox, oy = pan * t
+        shift = (int(oy) % 8, int(ox) % 8)
+        image = texture[shift[0]:shift[0] + height, shift[1]:shift[1] + width].copy()
+        scale = np.exp(growth * (t - frames / 2))  # zooms pass through scale 1 mid-video
+        for (x0, y0, side, colour), (sx, sy) in zip(wanderers, steps[t]):
+            paint(image, x0 + sx - ox, y0 + sy - oy, side, colour)
+        for k, (x0, y0, side, colour) in enumerate(carriers):
+            gain = 0.65 + 0.35 * np.sin(2 * np.pi * 1.5 * t / fps + phase[k]) if motion == "blinking" else 1.0
+            x = cx + (x0 - cx) * scale + dx * speed * t - ox
+            y = cy + (y0 - cy) * scale + dy * speed * t - oy
+            paint(image, x, y, side * scale, (colour * gain).astype(np.uint8))
+        video[t] = image
+    return video
+
+
+def render_six_dataset(root: str, per_class: int, seed: int = 0) -> list[str]:
+    """ROOT/<motion>/<i>.<ext> for every class of SIX, each file with its own size, frame rate
+    (24, 25 or 30), length (2-3 s) and container/codec; returns the paths."""
+
+    def render(motion: str, rng: np.random.Generator, name: Path) -> str:
+        height, width = SIZES[int(rng.integers(len(SIZES)))]
+        fps = int(rng.choice([24, 25, 30]))
+        ext, codec = FORMATS[int(rng.integers(len(FORMATS)))]
+        write_video(f"{name}{ext}", render_six(motion, rng, rng.uniform(2, 3), fps, height, width), fps=fps,
+                    codec=codec)
+        return f"{name}{ext}"
+
+    return _class_folders(root, SIX, per_class, seed, render)
+
+
+def _class_folders(root: str, classes, per_class: int, seed: int, render) -> list[str]:
+    """ROOT/<class>/<class>_<seed>_<i> files made by render(class, rng, name without extension)."""
+    rng = np.random.default_rng(seed)
+    paths = []
+    for motion in classes:
+        folder = Path(root) / motion
+        folder.mkdir(parents=True, exist_ok=True)
+        paths += [render(motion, rng, folder / f"{motion}_{seed}_{i:03d}") for i in range(per_class)]
+    return paths
+
+
+def render_long(path: str, motions: list[str], seconds: float, rng: np.random.Generator, size: int = 80,
+                fps: int = 30) -> list[tuple[float, float]]:
+    """One video of consecutive segments, each `seconds` long showing a new scene with the motion of
+    MOTIONS named in turn; returns each segment's (start, end) in seconds."""
+    frames = round(seconds * fps)
+    video = np.concatenate([render_motion(m, rng, frames, size) for m in motions])
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    write_video(path, video, fps=fps)
+    return [(i * frames / fps, (i + 1) * frames / fps) for i in range(len(motions))]
 
 
 def render_tags(tags: set[str], rng: np.random.Generator, frames: int = 60, size: int = 80) -> np.ndarray:
@@ -108,16 +202,12 @@ def render_tagged(root: str, name: str, count: int, seed: int = 0, frames: int =
 def render_dataset(root: str, per_class: int = 24, seed: int = 0, frames: int = 60, size: int = 80,
                    ext: str = ".mp4", codec: str = "libx264") -> list[str]:
     """Write ROOT/<motion>/<i>.mp4 for every motion class; returns the paths."""
-    rng = np.random.default_rng(seed)
-    paths = []
-    for motion in MOTIONS:
-        folder = Path(root) / motion
-        folder.mkdir(parents=True, exist_ok=True)
-        for i in range(per_class):
-            path = str(folder / f"{motion}_{seed}_{i:03d}{ext}")
-            write_video(path, render_motion(motion, rng, frames, size), codec=codec)
-            paths.append(path)
-    return paths
+
+    def render(motion: str, rng: np.random.Generator, name: Path) -> str:
+        write_video(f"{name}{ext}", render_motion(motion, rng, frames, size), codec=codec)
+        return f"{name}{ext}"
+
+    return _class_folders(root, MOTIONS, per_class, seed, render)
 
 
 def main() -> None:
@@ -128,7 +218,15 @@ def main() -> None:
     parser.add_argument("--multi-label", action="store_true",
                         help=f"write the multi-label set instead: tags {', '.join(TAGS)}; train.csv and val.csv")
     parser.add_argument("--videos", type=int, default=120, help="--multi-label: training videos (val: a third)")
+    parser.add_argument("--six", action="store_true",
+                        help=f"write the harder set instead: {', '.join(SIX)}; varied sizes, frame rates, containers")
     args = parser.parse_args()
+    if args.six:
+        render_six_dataset(f"{args.root}/train", args.per_class, seed=0)
+        render_six_dataset(f"{args.root}/val", args.val_per_class, seed=1)
+        print(f"vidclf: wrote {len(SIX) * (args.per_class + args.val_per_class)} videos ({', '.join(SIX)}) "
+              f"under {args.root}")
+        return
     if args.multi_label:
         render_tagged(args.root, "train", args.videos, seed=0)
         render_tagged(args.root, "val", args.videos // 3, seed=1)

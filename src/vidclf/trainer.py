@@ -11,6 +11,7 @@ import pytorch_lightning as pl
 import torch
 
 from vidclf import export as ex
+from vidclf.batch_size import find_batch_size
 from vidclf.checkpoint import read_checkpoint
 from vidclf.data.dataset import VideoClips
 from vidclf.data.sources import unlabelled_videos
@@ -23,7 +24,8 @@ from vidclf.reports.predictions import PredictionWriter
 
 class VidclfTrainer(pl.Trainer):
     def fit(self, model, train_dataloaders=None, val_dataloaders=None, datamodule=None, ckpt_path: Optional[str] = None,
-            weights_only: Optional[bool] = None, lr_find_steps: PositiveInt = 100):
+            weights_only: Optional[bool] = None, lr_find_steps: PositiveInt = 100,
+            batch_size_max: Optional[PositiveInt] = None):
         """Train the model, validating after every epoch.
 
         Args:
@@ -31,10 +33,28 @@ class VidclfTrainer(pl.Trainer):
                 --trainer.default_root_dir), continuing its run directory.
             weights_only: Load the checkpoint with torch's weights_only (Lightning's default when unset).
             lr_find_steps: Training steps of the learning-rate search that --model.lr auto runs first.
+            batch_size_max: The largest batch --data.batch_size auto tries (needed on the CPU, where
+                running out of memory is not caught). Default: no limit but the GPU's memory.
         """
+        if datamodule is not None and datamodule.hparams.get("batch_size") == "auto":
+            find_batch_size(self, model, datamodule, batch_size_max)  # first: the best rate depends on the batch
         if getattr(model.hparams, "lr", None) == "auto":
             find_lr(self, model, datamodule, lr_find_steps)
         return super().fit(model, train_dataloaders, val_dataloaders, datamodule, ckpt_path, weights_only)
+
+    def pretrain(self, model: pl.LightningModule, datamodule=None, ckpt_path: Optional[str] = None,
+                 weights_only: Optional[bool] = None):
+        """Pretrain a VideoMAE encoder on unlabelled videos (masked-video autoencoding), for `fit` to fine-tune.
+
+        Writes RUN/encoder (fine-tune it: vidclf fit --model.backbone hf:RUN/encoder --model.pretrained
+        true) and RUN/reconstructions/epoch_NNN.png after every epoch, checkpoints like fit.
+
+        Args:
+            ckpt_path: Resume from this pretraining checkpoint (`last`: the newest run's last.ckpt under
+                --trainer.default_root_dir), continuing its run directory.
+            weights_only: Load the checkpoint with torch's weights_only (Lightning's default when unset).
+        """
+        return pl.Trainer.fit(self, model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=weights_only)
 
     def predict(self, model=None, dataloaders=None, datamodule=None, return_predictions: Optional[bool] = None,
                 ckpt_path: Optional[str] = None, output: str = "predictions.csv", top_k: Optional[PositiveInt] = None,
@@ -108,6 +128,19 @@ class VidclfTrainer(pl.Trainer):
                               f"try the other --format")
         return info
 
+
+    def data(self, model: pl.LightningModule, datamodule=None, output: str = "data_summary") -> dict:
+        """Look at the data before training: per split, samples per class with their duration,
+        resolutions, frame rates, codecs, unreadable or missing files, and the same content in two
+        splits; writes summary.csv, files.csv, duplicates.csv and class_balance.png into `output`.
+
+        Args:
+            output: Folder for the tables and the figure.
+        """
+        from vidclf.reports.data_summary import summarize
+
+        splits = datamodule.listed_splits()
+        return summarize(splits, {k: v for k, v in datamodule.ignored.items() if k[0] in splits}, Path(output))
 
     def serve(self, model: pl.LightningModule, datamodule=None, ckpt_path: Optional[str] = None,
               host: str = "127.0.0.1", port: int = 8000, max_batch_size: PositiveInt = 8,

@@ -39,6 +39,7 @@ SHORT_NAMES = {  # recommended checkpoints: (full name, input frames x crop, pub
 }
 CONFIG_FILES = ("config.json", "preprocessor_config.json", "video_preprocessor_config.json")
 PRETRAINING_ONLY = ("decoder", "encoder_to_decoder", "mask_token", "predictor")  # weights a classifier drops
+PRETRAINED_RATE = "vidclf_sampling_rate"  # written by `vidclf pretrain` into config.json
 _REMEMBERED: dict[str, dict] = {}  # source -> config files, as stored in a vidclf checkpoint
 
 
@@ -54,6 +55,7 @@ def spec(source: str) -> BackboneSpec:
         raise VidclfError(f"hf:{source} is a {kind} model{f' ({found})' if found else ''}, not a video classifier; vidclf takes "
                           f"{', '.join(ARCHITECTURES)} checkpoints (image models: timm:NAME)")
     _, _, rate, fixed = ARCHITECTURES[kind]
+    rate = int(config.get(PRETRAINED_RATE) or rate)  # an encoder of `vidclf pretrain`: its own sampling rate
     processor = files.get("video_preprocessor_config.json") or files.get("preprocessor_config.json") or {}
     frames = int(config.get("num_frames") or config.get("frames_per_clip"))
     crop = _side(processor.get("crop_size")) or int(config.get("image_size") or config.get("crop_size"))
@@ -181,7 +183,8 @@ def _load_checked(cls, config, folder: Path, name: str) -> nn.Module:
     import transformers
 
     transformers.logging.set_verbosity_error()  # the expected "newly initialized classifier" notes
-    model = cls.from_pretrained(folder, config=config)
+    transformers.logging.disable_progress_bar()  # "Loading weights" of every tensor
+    model = cls.from_pretrained(folder, config=config).train()  # from_pretrained returns it in eval mode
     mine = model.state_dict()
     prefix = f"{model.base_model_prefix}."
     rename = _renames(model)

@@ -15,6 +15,8 @@ from vidclf.backbones import get_spec
 from vidclf.data.cache import FrameCache
 from vidclf.data.dataset import ClipSettings, EpochSampler, VideoClips, VideoWindows, collate
 from vidclf.data.scan import scan
+from vidclf.data.segments import file_of
+from vidclf.data.formats import NAMES as FORMAT_NAMES
 from vidclf.data.sources import check_disjoint, has_split, labelled_videos, unlabelled_videos
 from vidclf.errors import VidclfError
 from vidclf.ranges import ClosedUnitInterval, HoldOut, NonNegativeInt, PositiveInt, store_plain
@@ -29,18 +31,31 @@ class VideoDataModule(pl.LightningDataModule):
             a class folder), a data set root with train/, val/ (or validation/) and test/ folders of
             class folders (as Kinetics ships), or a list (.csv, .tsv or .jsonl) with path,label and
             optionally split columns; path,labels for several labels per video (`a;b` or `a|b`, a
-            JSON array in .jsonl). A data set root or a list with a split column also supplies
-            val and test when those are not given. Class names are the sorted labels found here.
+            JSON array in .jsonl); with start,end columns (seconds or HH:MM:SS.mmm) each row is a
+            labelled segment of its video (a video may have many). A data set root or a list with a
+            split column also supplies val and test when those are not given. Class names are the
+            sorted labels found here.
         val: Validation videos, same forms as `train`.
         test: Test videos, same forms as `train`.
         predict: Videos to predict: a file, a folder (searched recursively), a glob pattern or a CSV with a
             path column; or a list of these.
-        videos_root: Folder that relative paths in lists are relative to. Default: the list's folder.
+        videos_root: Folder that relative paths in lists are relative to, and where the videos of a data
+            set's annotation files are. Default: the list's folder.
+        format: How to read `train`/`val`/`test` files: `auto` (recognised from name and content),
+            `list` (vidclf's CSV/TSV/JSONL), or a data set's own annotations: ucf101 (classInd.txt +
+            trainlist0N/testlist0N.txt), hmdb51 (the folder of <class>_test_splitN.txt files), kinetics
+            (the annotation CSV), ssv2 (train/validation.json + labels.json), activitynet (the 1.3
+            JSON), charades (CSV + Charades_v1_classes.txt, multi-label per video),
+            charades_segments (one segment per action), labelstudio (JSON export of video tasks).
+        split: Which of a data set's numbered splits to use (HMDB51: 1, 2 or 3).
         multi_label: Several labels per video (sigmoid outputs, mAP, tuned thresholds). Default: when
             the training list has a labels column (or the checkpoint's model is multi-label).
         allow_empty_labels: Multi-label: a video may have no label (every class absent).
         val_split: Without `val`, hold out this fraction of each training class for validation
-            (multi-label: of each set of labels; deterministic for a given --seed_everything).
+            (multi-label: of each set of labels; segments: whole videos, by their most frequent
+            label; deterministic for a given --seed_everything).
+        shared_videos: Allow segments of one video in several splits (refused by default: they share
+            its scene and people, so validation on them measures memory).
         max_failed: Stop when more than this fraction of a split's videos cannot be decoded.
         scan: Before training, validation or testing, check that every video opens and decodes
             (in parallel, remembered by path, size and mtime); unusable ones are skipped and reported.
@@ -63,21 +78,25 @@ class VideoDataModule(pl.LightningDataModule):
             `balanced`: as many draws, with replacement, so that every class is drawn equally often
             (for imbalanced data; multi-label: a video weighs as its rarest label). Both split the
             epoch between processes under DDP.
-        batch_size: Videos per batch.
+        batch_size: Videos per batch (per process), or `auto` (fit on a GPU): the largest that fits in
+            memory, found by a short search before training (`vidclf fit --batch_size_max`), saved in
+            the run's config.yaml and checkpoints.
         num_workers: Decoding worker processes.
     """
 
     def __init__(self, train: Optional[str] = None, val: Optional[str] = None, test: Optional[str] = None,
                  predict: Union[str, list[str], None] = None, videos_root: Optional[str] = None,
+                 format: Literal[FORMAT_NAMES] = "auto", split: Literal[1, 2, 3] = 1,
                  multi_label: Optional[bool] = None, allow_empty_labels: bool = False,
-                 val_split: HoldOut = 0.0, max_failed: ClosedUnitInterval = 0.25, scan: bool = True,
+                 val_split: HoldOut = 0.0, shared_videos: bool = False, max_failed: ClosedUnitInterval = 0.25,
+                 scan: bool = True,
                  cache: Optional[str] = None, backbone: str = "x3d_xs", classes: Optional[list[str]] = None,
                  frames: Optional[PositiveInt] = None, rate: Optional[PositiveInt] = None,
                  crop: Optional[PositiveInt] = None, resize: Optional[PositiveInt] = None,
                  train_resize: Optional[tuple[PositiveInt, PositiveInt]] = None,
                  num_clips: PositiveInt = 5, num_crops: Literal[1, 3] = 1, hflip: bool = True,
                  train_clips: PositiveInt = 1, sampler: Literal["shuffle", "balanced"] = "shuffle",
-                 batch_size: PositiveInt = 8, num_workers: NonNegativeInt = 2):
+                 batch_size: Union[PositiveInt, Literal["auto"]] = 8, num_workers: NonNegativeInt = 2):
         super().__init__()
         self.save_hyperparameters()
         store_plain(self)
@@ -132,7 +151,7 @@ class VideoDataModule(pl.LightningDataModule):
         splits = {name: ds.paths for name, ds in self.datasets.items() if name != "predict"}
         if self._train_items is not None and "train" not in splits:  # e.g. test with --data.train given
             splits["train"] = [p for p, _ in self._train_items]
-        check_disjoint(splits)
+        check_disjoint(splits, self.hparams.shared_videos)
         if stage == "predict":
             paths = self._list("predict")
             if self.timeline:
@@ -151,15 +170,38 @@ class VideoDataModule(pl.LightningDataModule):
             listing = unlabelled_videos(source, root)
         else:
             listing = labelled_videos(source, split=name, videos_root=root, multi_label=self.multi_label,
-                                      allow_empty=self.hparams.allow_empty_labels)
-        self.ignored.update({(name, path): f"ignored: {reason}" for path, reason in listing.ignored})
+                                      allow_empty=self.hparams.allow_empty_labels, format=self.hparams.format,
+                                      split_number=self.hparams.split)
+        self.ignored.update({(name, path): reason if reason.startswith("missing") else f"ignored: {reason}"
+                             for path, reason in listing.ignored})
+        missing = sum(reason.startswith("missing") for _, reason in listing.ignored)
+        if missing:  # every copy of Kinetics lacks some videos: counted and listed, not fatal
+            listed = missing + len(listing.items)
+            print(f"vidclf: {missing} of {listed} {name} videos named in {source} are missing under "
+                  f"{root or 'its folder'} (listed in RUN/data_report.csv)")
+            if missing > self.hparams.max_failed * listed:
+                raise VidclfError(f"{missing} of {listed} {name} videos named in {source} are missing, more than "
+                                  f"--data.max_failed {self.hparams.max_failed}; set --data.videos_root to the folder "
+                                  f"holding them (e.g. {listing.ignored[0][1]})")
         return listing.items
+
+    def listed_splits(self) -> dict[str, list]:
+        """{split: [(sample, label)]} of every split given (or held in the training source), as listed,
+        nothing scanned or dropped (for `vidclf data`)."""
+        splits = {"train": self._train_items or []}
+        if self._val_items:
+            splits["val"] = self._val_items
+        for name in ("val", "test"):
+            if name not in splits and self._source(name):
+                splits[name] = self._list(name)
+        return splits
 
     def _source(self, name: str) -> Optional[str]:
         """--data.NAME, or for val/test the training source when it holds that split too (a data set
         root with train/ val/ test/ folders, or a list with a split column)."""
         given = getattr(self.hparams, name)
-        if given or name not in ("val", "test") or not has_split(self.hparams.train, name):
+        hp = self.hparams
+        if given or name not in ("val", "test") or not has_split(hp.train, name, hp.format, hp.videos_root, hp.split):
             return given
         return self.hparams.train
 
@@ -211,6 +253,8 @@ class VideoDataModule(pl.LightningDataModule):
         workers = self.hparams.num_workers
         # a timeline item already holds up to 16 clips of one video
         batch_size = 1 if isinstance(self.datasets[name], VideoWindows) else self.hparams.batch_size
+        if batch_size == "auto":
+            raise VidclfError("--data.batch_size auto is searched by `vidclf fit` (for training); give a number here")
         trainer = self.trainer
         if name in ("val", "test") and trainer is not None and trainer.world_size > 1:
             # each process evaluates a disjoint share, no video padded in twice; metrics are synced
@@ -256,14 +300,18 @@ def balanced_weights(labels: Union[list[int], torch.Tensor]) -> list[float]:
 def stratified_split(items: list[tuple[str, str]], fraction: float, seed: int) -> tuple[list, list]:
     """Split (path, label) items into (train, val), holding out `fraction` of each class (at least
     one video of any class that has two or more), the same way for the same seed. Multi-label items
-    are grouped by their set of labels."""
+    are grouped by their set of labels; the segments of one video stay together, grouped by the
+    video's most frequent label."""
     rng = random.Random(seed)
+    videos: dict[str, list] = {}
+    for item in items:
+        videos.setdefault(file_of(item[0]), []).append(item)
+    kind = {video: Counter(label for _, label in members).most_common(1)[0][0] for video, members in videos.items()}
     train, val = [], []
-    for label in sorted({label for _, label in items}):
-        members = sorted(item for item in items if item[1] == label)
+    for label in sorted(set(kind.values())):
+        members = sorted(video for video in videos if kind[video] == label)
         rng.shuffle(members)
         k = min(max(round(len(members) * fraction), 1), len(members) - 1) if len(members) > 1 else 0
-        val += members[:k]
-        train += members[k:]
+        val += [item for video in members[:k] for item in videos[video]]
+        train += [item for video in members[k:] for item in videos[video]]
     return sorted(train), sorted(val)
-

@@ -18,6 +18,7 @@ from torchvision.transforms.v2.functional import resize
 
 from vidclf.data.cache import FrameCache
 from vidclf.data.decode import DecodeError, VideoReader, clip_times, failure, uniform_starts
+from vidclf.data.segments import split
 
 
 def derived_seed(*keys: int) -> int:
@@ -70,9 +71,10 @@ class VideoClips(Dataset):
         label = self.labels[index] if self.labels is not None else -1
         return {"video": video, "label": label, "index": index, **({"warning": warning} if warning else {})}
 
-    def _read(self, path: str, rng: torch.Generator) -> tuple[torch.Tensor, str]:
+    def _read(self, sample: str, rng: torch.Generator) -> tuple[torch.Tensor, str]:
+        path, start, end = split(sample)
         if self.cache is not None:
-            return self._read_cached(path, rng)
+            return self._read_cached(path, start, end, rng)
         c = self.clip
         if self.train:
             where = float(torch.rand((), generator=rng))  # the clip's place in the video, 0..1
@@ -80,16 +82,19 @@ class VideoClips(Dataset):
         else:
             short = c.resize
         with VideoReader(path) as reader:
-            duration = reader.info.duration
+            first, last, note = within(reader.info.duration, start, end)
             for _ in range(2):  # a damaged file found to end early: again, over the part that decodes
-                starts = [where * max(0.0, duration - c.seconds)] if self.train else \
-                    uniform_starts(duration, c.seconds, self.num_clips)
+                span = last - first
+                starts = [first + where * max(0.0, span - c.seconds)] if self.train else \
+                    [first + s for s in uniform_starts(span, c.seconds, self.num_clips)]
                 clips = reader.clips(clip_times(starts, c.frames, c.interval), max(short, c.crop))
-                end = reader.decodable_end(c.seconds)
-                if end >= duration - 1e-9:
+                decodes_to = reader.decodable_end(c.seconds)
+                if decodes_to >= last - 1e-9:
                     break
-                duration = end
-            warning = reader.warning()
+                if decodes_to <= first:
+                    raise DecodeError(f"damaged: the video decodes to {decodes_to:.2f} s, before the segment starts")
+                last = decodes_to
+            warning = "; ".join(filter(None, (note, reader.warning())))
         video = torch.from_numpy(clips).permute(0, 4, 1, 2, 3)  # (N, T, H, W, C) -> (N, C, T, H, W)
         if not self.train:
             return spatial_crops(video, c.crop, self.num_crops), warning  # (N * crops, C, T, crop, crop)
@@ -98,14 +103,19 @@ class VideoClips(Dataset):
     def _maybe_flip(self, video: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
         return video.flip(-1) if self.hflip and torch.rand((), generator=rng) < 0.5 else video
 
-    def _read_cached(self, path: str, rng: torch.Generator) -> torch.Tensor:
+    def _read_cached(self, path: str, start: Optional[float], end: Optional[float],
+                     rng: torch.Generator) -> torch.Tensor:
         """A training clip from the frame cache: consecutive cached frames are `interval` apart;
         short-side jitter becomes a random crop window resized to the crop size."""
         c = self.clip
         blob, offsets, warning = self.cache.frames(path)
-        if warning and (len(offsets) - 1) * self.cache.interval < 0.5 * c.seconds:  # as uncached clips
+        count = len(offsets) - 1  # cached frames, `interval` apart from t = 0
+        if warning and count * self.cache.interval < 0.5 * c.seconds:  # as uncached clips
             raise DecodeError(f"damaged: too little decodes for a {c.seconds:.2f} s clip ({warning})")
-        first = int(torch.randint(0, max(0, len(offsets) - 1 - c.frames) + 1, (), generator=rng))
+        low, high, note = within(count * self.cache.interval, start, end, tolerance=self.cache.interval)
+        low, high = int(round(low / self.cache.interval)), max(int(round(high / self.cache.interval)), 1)
+        first = low + int(torch.randint(0, max(0, high - low - c.frames) + 1, (), generator=rng))
+        warning = "; ".join(filter(None, (note, warning)))
         frames = FrameCache.decode(blob, offsets, list(range(first, first + c.frames)))  # (T, C, H, W)
         short = max(c.crop, int(torch.randint(c.train_resize[0], c.train_resize[1] + 1, (), generator=rng)))
         window = min(min(frames.shape[-2:]), round(c.crop * self.cache.short_side / short))
@@ -114,6 +124,20 @@ class VideoClips(Dataset):
             # (the crop is a view: the copy below takes only its pixels)
             frames = resize(frames.contiguous(memory_format=torch.channels_last), [c.crop, c.crop], antialias=True)
         return self._maybe_flip(frames.permute(1, 0, 2, 3)[None], rng), warning  # (1, C, T, H, W)
+
+
+def within(duration: float, start: Optional[float], end: Optional[float],
+           tolerance: float = 1e-3) -> tuple[float, float, str]:
+    """(first, last, note): the part of a video of `duration` s a sample covers: all of it, or its
+    segment clipped to the video (the note says so, unless it ends within `tolerance` after the
+    video); a segment starting after the end is an error."""
+    if start is None:
+        return 0.0, duration, ""
+    if start >= duration:
+        raise DecodeError(f"the segment starts at {start:g} s, after the video ends ({duration:.2f} s)")
+    if end > duration + tolerance:
+        return start, duration, f"segment ends at {end:g} s, after the video ({duration:.2f} s): clipped to it"
+    return start, min(end, duration), ""
 
 
 class VideoWindows(Dataset):
@@ -130,14 +154,16 @@ class VideoWindows(Dataset):
         self.paths, self.clip, self.window = list(paths), clip, window
         self.items: list[tuple[int, list[float], Optional[str]]] = []  # (video, window starts, error)
         self._first: dict[int, int] = {}  # video -> its first item (which always keeps a window)
-        for index, path in enumerate(self.paths):
+        for index, sample in enumerate(self.paths):
+            path, start, end = split(sample)
             try:
                 with VideoReader(path) as reader:
-                    duration = reader.info.duration
+                    first, last, _ = within(reader.info.duration, start, end)  # a segment: its own windows
             except Exception as err:  # any exception: the file gets its row
                 self.items.append((index, [], failure(err)))
                 continue
-            starts = [i * stride for i in range(max(1, int(np.floor((duration - window) / stride + 1e-9)) + 1))]
+            count = max(1, int(np.floor((last - first - window) / stride + 1e-9)) + 1)
+            starts = [first + i * stride for i in range(count)]
             self._first[index] = len(self.items)
             self.items += [(index, starts[i:i + chunk], None) for i in range(0, len(starts), chunk)]
 
@@ -151,7 +177,7 @@ class VideoWindows(Dataset):
         c = self.clip
         offset = max(0.0, (self.window - c.seconds) / 2)  # the clip sits in the middle of its window
         try:
-            with VideoReader(self.paths[index]) as reader:
+            with VideoReader(split(self.paths[index])[0]) as reader:
                 clips = reader.clips(clip_times([s + offset for s in starts], c.frames, c.interval),
                                      max(c.resize, c.crop))
                 end, warning = reader.decodable_end(c.seconds), reader.warning()

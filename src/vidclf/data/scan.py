@@ -1,8 +1,11 @@
 """Check every video before training: it opens, has a video stream and a duration, and its first
-frame decodes. Results are remembered by path, size and mtime, so a second run checks nothing."""
+frame decodes. What the check learns of each file (its error, duration, size, frame rate, codec;
+`vidclf data` adds a content hash) is remembered by path, size and mtime, so a second run checks
+nothing."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -13,35 +16,71 @@ import numpy as np
 from tqdm import tqdm
 
 from vidclf.data.decode import VideoReader, failure
+from vidclf.data.segments import file_of
 
 DEFAULT_STORE = Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "vidclf" / "scan.json"
+HASHED = 64 * 1024  # bytes hashed from each end of a file (with its size): copies match, whatever the size
 
 
-def probe(path: str) -> Optional[str]:
-    """None if `path` is a usable video, else the reason it is not."""
+def probe(path: str) -> dict:
+    """What a file is: {"error": reason or "", "duration", "width", "height", "fps", "codec"}."""
+    facts: dict = {"error": ""}
     try:
         with VideoReader(path) as reader:
+            facts.update(duration=reader.info.duration, width=reader.info.width, height=reader.info.height,
+                         fps=round(1.0 / reader.frame_step, 3), codec=reader.stream.codec_context.name)
             if not reader.info.duration > 0:
-                return "no duration"
-            reader.clips(np.zeros((1, 1)), short_side=16)
+                facts["error"] = "no duration"
+            else:
+                reader.clips(np.zeros((1, 1)), short_side=16)
     except Exception as err:  # any exception: the file is reported, the scan goes on
-        return failure(err)
-    return None
+        facts["error"] = failure(err)
+    return facts
 
 
-def scan(paths: list[str], store: Path = DEFAULT_STORE, workers: Optional[int] = None) -> dict[str, str]:
-    """{path: reason} for the unusable videos among `paths`; progress bar for the ones not remembered."""
+def content_hash(path: str) -> str:
+    """sha1 of the size and the first and last 64 KiB: the same for copies of a file, cheap on big ones."""
+    digest = hashlib.sha1()
+    try:
+        size = os.path.getsize(path)
+        digest.update(str(size).encode())
+        with open(path, "rb") as f:
+            digest.update(f.read(HASHED))
+            if size > 2 * HASHED:
+                f.seek(-HASHED, os.SEEK_END)
+            digest.update(f.read(HASHED))
+    except OSError:
+        return ""
+    return digest.hexdigest()
+
+
+def scan(samples: list[str], store: Path = DEFAULT_STORE, workers: Optional[int] = None) -> dict[str, str]:
+    """{sample: reason} for the samples (files, or segments of files) whose video is unusable; each
+    file is checked once however many segments it has; progress bar for the ones not remembered."""
+    files = {sample: file_of(sample) for sample in samples}
+    known = facts(list(files.values()), store, workers)
+    return {sample: known[path]["error"] for sample, path in files.items() if known[path]["error"]}
+
+
+def facts(paths: list[str], store: Path = DEFAULT_STORE, workers: Optional[int] = None,
+          hashes: bool = False) -> dict[str, dict]:
+    """{path: probe's facts} of each file (with "hash" when `hashes`), remembered in `store`."""
     known = _load(store)
+    paths = list(dict.fromkeys(paths))
     keys = {p: _key(p) for p in paths}
-    todo = [p for p in paths if keys[p] not in known]
+    todo = [p for p in paths if not isinstance(known.get(keys[p]), dict) or (hashes and "hash" not in known[keys[p]])]
     if todo:
+        def work(path: str) -> dict:
+            entry = known.get(keys[path]) if isinstance(known.get(keys[path]), dict) else probe(path)
+            return {**entry, "hash": content_hash(path)} if hashes else entry
+
         # PyAV releases the GIL while demuxing and decoding, so threads run in parallel
         with ThreadPoolExecutor(workers or os.cpu_count() or 2) as pool:
-            results = list(tqdm(pool.map(probe, todo), total=len(todo), desc="vidclf: checking videos",
+            results = list(tqdm(pool.map(work, todo), total=len(todo), desc="vidclf: checking videos",
                                 unit="video", disable=len(todo) < 20))
-        known.update({keys[p]: reason or "" for p, reason in zip(todo, results)})
+        known.update({keys[p]: entry for p, entry in zip(todo, results)})
         _save(store, known)
-    return {p: known[keys[p]] for p in paths if known[keys[p]]}
+    return {p: known[keys[p]] for p in paths}
 
 
 def _key(path: str) -> str:
@@ -52,14 +91,14 @@ def _key(path: str) -> str:
     return f"{os.path.realpath(path)}|{stat.st_size}|{stat.st_mtime_ns}"
 
 
-def _load(store: Path) -> dict[str, str]:
+def _load(store: Path) -> dict:
     try:
         return json.loads(store.read_text())
     except (OSError, ValueError):
         return {}
 
 
-def _save(store: Path, known: dict[str, str]) -> None:
+def _save(store: Path, known: dict) -> None:
     try:
         store.parent.mkdir(parents=True, exist_ok=True)
         tmp = store.with_name(f".{store.name}.{os.getpid()}.tmp")

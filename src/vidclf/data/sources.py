@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Optional, Union
 
 from vidclf.data.decode import not_regular
+from vidclf.data.segments import file_of, parse_time, segment
 from vidclf.errors import VidclfError
 
 VIDEO_EXTENSIONS = frozenset(
@@ -53,7 +54,8 @@ class Listing:
 
 
 def labelled_videos(source: str, split: Optional[str] = None, videos_root: Optional[str] = None,
-                    multi_label: Optional[bool] = False, allow_empty: bool = False) -> Listing:
+                    multi_label: Optional[bool] = False, allow_empty: bool = False, format: str = "auto",
+                    split_number: int = 1) -> Listing:
     """(path, class name) pairs from a class-per-folder tree or a path,label list (CSV, TSV or
     JSON Lines). A list with a `split` column contributes its rows whose split is `split`.
 
@@ -61,12 +63,28 @@ def labelled_videos(source: str, split: Optional[str] = None, videos_root: Optio
     pairs. A `labels` cell separates labels with `;` or `|` (one of them in the whole list); in JSON
     Lines it may be an array. `multi_label` None: decided by the list (a `labels` column).
 
+    A data set's own annotation files (UCF101, HMDB51, Kinetics, Something-Something v2, ActivityNet,
+    Charades, Label Studio; `format`, or recognised) give rows as a list does; videos they name that
+    are missing are listed in `ignored` with the reason `missing: ...`.
+
     Example:
         >>> labelled_videos("data/train").items  # data/train/<class>/*.mp4
         [('data/train/jump/a.mp4', 'jump'), ...]
     """
+    from vidclf.data import formats
+
     root = _existing(source, LABELLED_HELP)
-    if root.is_dir():
+    fmt, missing = _format(root, format), []
+    if fmt not in (None, "list"):
+        rows = formats.read(fmt, root, videos_root, split_number)
+        if split and any(r.get("split") for r in rows):
+            rows = [r for r in rows if r.get("split") == split]
+        missing = [(r["path"], r["missing"]) for r in rows if "missing" in r]
+        listing = _from_rows([r for r in rows if "missing" not in r], source, root, split, multi_label, allow_empty)
+        if not listing.items and missing:
+            raise VidclfError(f"{source}: none of the {len(missing)} videos it names{f' for {split}' if split else ''} "
+                              f"is on disk ({missing[0][1]}); set --data.videos_root to the folder holding them")
+    elif root.is_dir():
         splits = _split_folders(root)
         if splits:  # a data set root: ROOT/<split>/<class>/..., as Kinetics ships
             wanted = split or "train"
@@ -78,27 +96,46 @@ def labelled_videos(source: str, split: Optional[str] = None, videos_root: Optio
         if multi_label:
             listing.items = [(p, (label,)) for p, label in listing.items]
     else:
-        rows = _read_list(root, need_label=True, videos_root=videos_root)
-        if split and any(r.get("split") for r in rows):
-            rows = [r for r in rows if r.get("split") == split]
-        column = "labels" if rows and "labels" in rows[0] else "label"
-        if column == "labels" and multi_label is False:
-            raise VidclfError(f"{source}: a labels column (several labels per video) in a single-label run; "
-                              f"pass --data.multi_label true when training, or give one label per row in a "
-                              f"label column")
-        if column == "labels" or multi_label:
-            sets = label_sets(rows, column, str(root), allow_empty)
-            listing = Listing([(r["path"], labels) for r, labels in zip(rows, sets)])
-        else:
-            odd = next((r for r in rows if not isinstance(r["label"], str)), None)
-            if odd:
-                raise VidclfError(f"{root}:{odd['line']}: label {json.dumps(odd['label'])} is not one class name; "
-                                  f"for several labels per video use a labels column")
-            listing = Listing([(r["path"], r["label"]) for r in rows])
+        listing = _from_rows(_read_list(root, need_label=True, videos_root=videos_root), source, root, split,
+                             multi_label, allow_empty)
+    listing.ignored += missing
     if not listing.items:
         raise VidclfError(f"{source}: no videos found{f' for split {split!r}' if split else ''}; {LABELLED_HELP}")
     _no_duplicates(source, [p for p, _ in listing.items])
     return listing
+
+
+def _format(root: Path, given: str) -> Optional[str]:
+    """The annotation format of `root`: `given`, or recognised (None: vidclf's own forms)."""
+    from vidclf.data import formats
+
+    if given != "auto":
+        return given
+    return formats.recognise(root)
+
+
+def _from_rows(rows: list[dict], source: str, root: Path, split: Optional[str], multi_label: Optional[bool],
+               allow_empty: bool) -> Listing:
+    """(path, label or label set) items of list rows, those of `split` when rows name splits."""
+    if split and any(r.get("split") for r in rows):
+        rows = [r for r in rows if r.get("split") == split]
+    column = "labels" if rows and "labels" in rows[0] else "label"
+    if column == "labels" and multi_label is False:
+        raise VidclfError(f"{source}: a labels column (several labels per video) in a single-label run; "
+                          f"pass --data.multi_label true when training, or give one label per row in a "
+                          f"label column")
+    if column == "labels" or multi_label:
+        sets = label_sets(rows, column, str(root), allow_empty)
+        return Listing([(r["path"], labels) for r, labels in zip(rows, sets)])
+    unlabelled = next((r for r in rows if r["label"] is None), None)
+    if unlabelled:  # an annotation file without labels (Something-Something v2's test.json)
+        raise VidclfError(f"{root}:{unlabelled['line']}: {unlabelled['path']} has no label; a file without labels "
+                          f"can be predicted on (--data.predict), not trained or evaluated on")
+    odd = next((r for r in rows if not isinstance(r["label"], str)), None)
+    if odd:
+        raise VidclfError(f"{root}:{odd['line']}: label {json.dumps(odd['label'])} is not one class name; "
+                          f"for several labels per video use a labels column")
+    return Listing([(r["path"], r["label"]) for r in rows])
 
 
 def label_sets(rows: list[dict], column: str, source: str, allow_empty: bool) -> list[tuple[str, ...]]:
@@ -129,11 +166,18 @@ def label_sets(rows: list[dict], column: str, source: str, allow_empty: bool) ->
     return sets
 
 
-def has_split(source: Optional[str], split: str) -> bool:
-    """Whether `source` (a data set root folder, or a list with a split column) holds `split` videos."""
+def has_split(source: Optional[str], split: str, format: str = "auto", videos_root: Optional[str] = None,
+              split_number: int = 1) -> bool:
+    """Whether `source` (a data set root folder, a list with a split column, or annotations naming
+    splits) holds `split` videos."""
+    from vidclf.data import formats
+
     path = Path(source).expanduser() if source else None
     if path is None or not path.exists():
         return False
+    fmt = _format(path, format)
+    if fmt not in (None, "list"):
+        return any(r.get("split") == split for r in formats.read(fmt, path, videos_root, split_number))
     if path.is_dir():
         return split in _split_folders(path)
     if path.suffix.lower() not in LIST_SUFFIXES:
@@ -167,7 +211,14 @@ def unlabelled_videos(sources: Union[str, list[str]], videos_root: Optional[str]
 
 
 def _unlabelled(source: str, videos_root: Optional[str]) -> Listing:
+    from vidclf.data import formats
+
     root = _existing(source, "pass a video file, a folder of videos, a glob or a CSV with a path column")
+    fmt = _format(root, "auto")
+    if fmt:  # a data set's annotation file: its videos (or segments), labels unused
+        rows = formats.read(fmt, root, videos_root, 1)
+        return Listing([r["path"] for r in rows if "missing" not in r], [(r["path"], r["missing"]) for r in rows
+                                                                         if "missing" in r])
     if root.is_dir():
         videos, ignored = _walk(root)
         if not videos:
@@ -245,17 +296,37 @@ def _read_list(path: Path, need_label: bool, videos_root: Optional[str] = None) 
                           f"add a header line like 'path,label' (or 'path,labels' for several labels per video)")
     if len(label) > 1:
         raise VidclfError(f"{path}: list has both label and labels columns; keep one (labels: several per video)")
-    unknown = [c for c in columns if c not in ("path", "label", "labels", "split")]
+    unknown = [c for c in columns if c not in ("path", "label", "labels", "split", "start", "end")]
     if unknown:
-        raise VidclfError(f"{path}: unknown column(s) {unknown}; allowed: path, label (or labels), split")
+        raise VidclfError(f"{path}: unknown column(s) {unknown}; allowed: path, label (or labels), split, start, end")
+    if ("start" in columns) != ("end" in columns):
+        raise VidclfError(f"{path}: a segment needs both start and end columns (seconds or HH:MM:SS.mmm); "
+                          f"add the missing one, or remove both to use whole videos")
     base = Path(videos_root) if videos_root else path.parent
     rows = []
     for line, row in records:
         if not row.get("path") or (need_label and label == ["label"] and not row.get("label")):
             raise VidclfError(f"{path}:{line}: empty path or label; fill it in or delete the line")
-        rows.append({"path": str(base / str(row["path"])), **{c: row.get(c) for c in label},
-                     "split": row.get("split"), "line": line})
+        sample = str(base / str(row["path"]))
+        if "start" in columns:
+            sample = _segment(path, line, sample, row.get("start"), row.get("end"))
+        rows.append({"path": sample, **{c: row.get(c) for c in label}, "split": row.get("split"), "line": line})
     return rows
+
+
+def _segment(listing: Path, line: int, video: str, start, end) -> str:
+    """The sample string of one list row's segment (no times: the whole video), or one line naming the row."""
+    if not start and not end:
+        return video
+    try:
+        times = [parse_time(t) for t in (start, end)]
+    except ValueError:
+        raise VidclfError(f"{listing}:{line}: start {start!r}, end {end!r}: give times as seconds (12.5) or "
+                          f"HH:MM:SS.mmm (00:00:12.500)") from None
+    if times[1] <= times[0]:
+        raise VidclfError(f"{listing}:{line}: the segment ends ({end}) at or before it starts ({start}); "
+                          f"fix the times or delete the line")
+    return segment(video, *times)
 
 
 def _no_duplicates(source: str, paths: list[str]) -> None:
@@ -266,12 +337,21 @@ def _no_duplicates(source: str, paths: list[str]) -> None:
         seen.add(path)
 
 
-def check_disjoint(splits: dict[str, list[str]]) -> None:
-    """One video in two splits would leak training data into evaluation: refuse, naming it."""
-    owner: dict[str, str] = {}
-    for name, paths in splits.items():
-        for path in paths:
-            real = os.path.realpath(path)
-            if real in owner and owner[real] != name:
-                raise VidclfError(f"{path} is in both {owner[real]} and {name}; a video belongs to one split")
-            owner[real] = name
+def check_disjoint(splits: dict[str, list[str]], shared_videos: bool = False) -> None:
+    """One video in two splits would leak training data into evaluation: refuse, naming it. Segments
+    of one video count as that video (they share its scene and people), unless `shared_videos`."""
+    owner: dict[str, tuple[str, str]] = {}
+    for name, samples in splits.items():
+        for sample in samples:
+            video = file_of(sample)
+            real = os.path.realpath(video)
+            if real in owner and owner[real][0] != name:
+                first = owner[real][1]
+                if sample == video and first == video:
+                    raise VidclfError(f"{sample} is in both {owner[real][0]} and {name}; a video belongs to one split")
+                if not shared_videos:
+                    raise VidclfError(f"{video}: segments of this video are in both {owner[real][0]} ({first}) and "
+                                      f"{name} ({sample}); segments of one video share its scene and people, so "
+                                      f"evaluating on them measures memory: keep each video in one split, or pass "
+                                      f"--data.shared_videos true to allow it")
+            owner.setdefault(real, (name, sample))

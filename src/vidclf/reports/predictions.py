@@ -9,6 +9,7 @@ from typing import Optional
 import pytorch_lightning as pl
 import torch
 
+from vidclf.data.segments import split
 from vidclf.reports.files import write_rows
 
 
@@ -50,20 +51,23 @@ class PredictionWriter(pl.Callback):
 
     def on_predict_end(self, trainer, pl_module) -> None:
         paths = trainer.datamodule.paths("predict")
+        segments = any(split(p)[1] is not None for p in paths)  # then rows say which part: start,end
         timeline = []
         for index, windows in sorted(self.windows.items()):
             length = trainer.datamodule.datasets["predict"].window
             video, rows = timeline_fields(windows, length, pl_module, self.top_k)
             self.rows.setdefault(index, {"path": paths[index], **video})
-            timeline += [{"path": paths[index], **row} for row in rows]
+            timeline += [{**place(paths[index], segments, "segment_"), **row} for row in rows]
         for index, warning in self.warnings.items():
             self.rows[index]["warning"] = warning
         columns = next((list(r) for r in self.rows.values() if r["status"] == "ok"),
                        ["path", "labels", "status", "warning"] if pl_module.hparams.multi_label
                        else ["path", "label", "prob", "status", "warning"])
-        rows = [{c: self.rows[i].get(c, "") for c in columns} for i in sorted(self.rows)]
-        ignored = sorted((p, why) for (split, p), why in getattr(trainer.datamodule, "ignored", {}).items()
-                         if split == "predict")  # files in the input that are not videos: listed, not dropped
+        columns = [*place("", segments), *columns[1:]]
+        rows = [{c: {**self.rows[i], **place(self.rows[i]["path"], segments)}.get(c, "") for c in columns}
+                for i in sorted(self.rows)]
+        ignored = sorted((p, why) for (split_, p), why in getattr(trainer.datamodule, "ignored", {}).items()
+                         if split_ == "predict")  # files in the input that are not videos: listed, not dropped
         rows += [{c: {"path": p, "status": why}.get(c, "") for c in columns} for p, why in ignored]
         write_rows(self.output, rows)
         if self.timeline:
@@ -73,6 +77,15 @@ class PredictionWriter(pl.Callback):
         partly = f", {len(self.warnings)} of them partly decoded" if self.warnings else ""
         print(f"vidclf: predicted {len(rows) - len(ignored)} videos ({len(rows) - len(ignored) - errors} ok{partly}, "
               f"{errors} error), listed {len(ignored)} ignored file(s) -> {where}")
+
+
+def place(sample: str, segments: bool, prefix: str = "") -> dict:
+    """The leading fields of a sample's row: path; with `segments`, also the segment's start and end
+    in seconds (empty for a whole video)."""
+    path, start, end = split(sample)
+    if not segments:
+        return {"path": path}
+    return {"path": path, f"{prefix}start": "" if start is None else start, f"{prefix}end": "" if end is None else end}
 
 
 def score_fields(probs: torch.Tensor, module, top_k: Optional[int] = None) -> dict:

@@ -1,4 +1,5 @@
-"""`--model.lr auto`: a learning-rate range test before fitting, its rule, and runs that repeat exactly."""
+"""`--model.lr auto` (a learning-rate range test before fitting, its rule) and `--data.batch_size auto`
+(Lightning's batch-size search), and runs that repeat them exactly without searching again."""
 
 from __future__ import annotations
 
@@ -19,10 +20,14 @@ def test_the_rule_takes_the_steepest_descent_below_a_tenth_of_the_minimum():
     lrs = list(np.logspace(-6, 0, 60))
     # falls from 1e-5 to a minimum at 1e-2, then diverges
     losses = [2.0 - math.tanh(math.log10(lr) + 4) if lr < 1e-2 else 0.5 + (math.log10(lr) + 2) ** 2 for lr in lrs]
-    lr = pick_lr(lrs, losses)
-    assert MIN_LR <= lr <= 1e-3
-    with pytest.raises(VidclfError, match="did not fall at any rate"):
-        pick_lr(lrs, [1.0 + 0.01 * i for i in range(60)])
+    lr, rule = pick_lr(lrs, losses)
+    assert MIN_LR <= lr <= 1e-3 and rule.startswith("steepest")
+    # no clear fall (from scratch, nothing learned within the search): a tenth of where it diverges
+    flat = [1.05 + 0.01 * math.log10(lr / 1e-6) + (0.5 if lr > 2e-2 else 0.0) for lr in lrs]
+    lr, rule = pick_lr(lrs, flat)
+    assert 1e-3 <= lr <= 3e-3 and "fell less than 5%" in rule
+    with pytest.raises(VidclfError, match="neither fell nor diverged at any rate"):
+        pick_lr(lrs, [1.0 + 0.01 * (i % 2) for i in range(60)])
     with pytest.raises(VidclfError, match="stopped after 8 steps"):
         pick_lr(lrs[:8], losses[:8])
 
@@ -68,3 +73,33 @@ def test_a_search_that_finds_nothing_is_one_line(tiny_data, tmp_path, capsys):
                   "--model.lr", "auto", "--lr_find_steps", "5", "--trainer.default_root_dir", tmp_path) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("vidclf: error: the learning-rate search stopped after 5 steps") and "lr_find.png" in err
+
+
+def test_batch_size_auto_searches_saves_the_size_and_a_resume_does_not_search(tiny_data, tmp_path, capsys):
+    args = ["fit", *TINY, *QUIET, "--data.train", tiny_data / "train", "--data.val", tiny_data / "val",
+            "--data.batch_size", "auto"]
+    assert vidclf(*args, "--trainer.max_epochs", "1", "--trainer.default_root_dir", tmp_path / "no_cap") == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("vidclf: error: --data.batch_size auto finds the largest batch that fits in GPU memory")
+    assert "--batch_size_max" in err
+
+    root = tmp_path / "runs"
+    assert vidclf(*args, "--batch_size_max", "6", "--trainer.max_epochs", "1", "--trainer.default_root_dir", root) == 0
+    assert "vidclf: searching the largest batch that fits (CPU), up to 6" in capsys.readouterr().err
+    run = root / "version_0"
+    size = yaml.safe_load((run / "config.yaml").read_text())["data"]["batch_size"]
+    assert isinstance(size, int) and 4 <= size <= 6  # 2, 4, then the cap (less Lightning's 5% margin)
+    checkpoint = torch.load(run / "checkpoints/last.ckpt", map_location="cpu", weights_only=True)
+    assert checkpoint["datamodule_hyper_parameters"]["batch_size"] == size
+    assert checkpoint["global_step"] == math.ceil(12 / size)  # the epoch ran at the size found
+    assert vidclf(*args, "--batch_size_max", "6", "--trainer.max_epochs", "2", "--trainer.default_root_dir", root,
+                  "--ckpt_path", "last") == 0
+    assert "searching the largest batch" not in capsys.readouterr().err
+    checkpoint = torch.load(run / "checkpoints/last.ckpt", map_location="cpu", weights_only=True)
+    assert checkpoint["global_step"] == 2 * math.ceil(12 / size)
+    # with a checkpoint, `auto` is the size its run found; without one there is nothing to search for
+    assert vidclf("validate", "--ckpt_path", run / "checkpoints/last.ckpt", "--data.val", tiny_data / "val",
+                  "--data.batch_size", "auto") == 0
+    assert vidclf("validate", *TINY, "--data.train", tiny_data / "train", "--data.val", tiny_data / "val",
+                  "--data.batch_size", "auto", "--trainer.default_root_dir", tmp_path / "v") == 2
+    assert "searched by `vidclf fit`" in capsys.readouterr().err
