@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 
+from vidclf.data import storage
 from vidclf.errors import VidclfError
 
 
@@ -52,7 +53,8 @@ class Checkpoint(ModelCheckpoint):
 
 def read_checkpoint(path: str, pretraining: bool = False) -> dict:
     """A vidclf checkpoint's contents (of `vidclf pretrain` with `pretraining`), or one clear error
-    naming the file."""
+    naming the file. A remote checkpoint (a URL) is read from a local copy (see `local_checkpoint`)."""
+    path = local_checkpoint(path)
     if not Path(path).is_file():
         raise VidclfError(f"--ckpt_path {path}: no such file; pass RUN/checkpoints/best.ckpt of a vidclf run")
     with open(path, "rb") as f:
@@ -76,6 +78,16 @@ def read_checkpoint(path: str, pretraining: bool = False) -> dict:
     if ("mask_ratio" if pretraining else "backbone") not in hparams:
         raise VidclfError(f"--ckpt_path {path}: not a vidclf checkpoint; pass one from RUN/checkpoints/")
     return checkpoint
+
+
+def local_checkpoint(path: str) -> str:
+    """`path`, or for a URL (s3://...) its local copy, downloaded once per version."""
+    if not storage.is_remote(path):
+        return path
+    try:
+        return str(storage.local_copy(path))
+    except OSError as err:
+        raise VidclfError(f"--ckpt_path {path}: {storage.reason(err)}") from None
 
 
 def _looks_like(head: bytes) -> str:

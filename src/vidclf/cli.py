@@ -11,11 +11,12 @@ from pathlib import Path
 import torch
 from jsonargparse import set_parsing_settings
 from lightning_fabric.loggers.csv_logs import _ExperimentWriter
-from pytorch_lightning.cli import LightningCLI
+from pytorch_lightning.cli import LightningCLI, SaveConfigCallback
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
 from vidclf.backbones import remember_files
-from vidclf.checkpoint import SINGLE_LABEL_MONITOR, Checkpoint, read_checkpoint
+from vidclf.checkpoint import SINGLE_LABEL_MONITOR, Checkpoint, local_checkpoint, read_checkpoint
+from vidclf.data import storage
 from vidclf.data.datamodule import VideoDataModule
 from vidclf.data.unlabelled import UnlabelledVideos
 from vidclf.errors import VidclfError
@@ -96,6 +97,9 @@ class VidclfCLI(LightningCLI):
             self.resume_version = Path(path).parent.parent.name
         if not path or path in LIGHTNING_CKPT_WORDS:
             return
+        storage.configure(self.config[sub].data.get("storage_options"))
+        if storage.is_remote(path) and sub != "export":  # Lightning loads the local copy (export names the URL)
+            path = self.config[sub].ckpt_path = local_checkpoint(path)
         checkpoint = read_checkpoint(path, pretraining=sub == "pretrain")
         self.resume_step = checkpoint.get("global_step", 0)
         if sub == "pretrain":  # the model as it was: the resumed run continues that training
@@ -134,6 +138,8 @@ class VidclfCLI(LightningCLI):
         return str(max(runs, key=lambda p: int(p.parent.parent.name[8:])))
 
     def before_instantiate_classes(self) -> None:
+        sub = self.config.get("subcommand")
+        storage.configure((self.config[sub] if sub else self.config).data.get("storage_options"))  # for the model's weights too
         if self.subcommand in OUTSIDE_RUNS:
             self.save_config_callback = None  # no run directory for these
         if self.resume_version:
@@ -150,6 +156,20 @@ class VidclfCLI(LightningCLI):
 
 
 RUN_VERSION = "VIDCLF_RUN_VERSION"
+
+
+class SaveConfig(SaveConfigCallback):
+    """Lightning's RUN/config.yaml, with the secrets of --data.storage_options as "<redacted>"."""
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        config = self.config
+        if config.get("data.storage_options"):
+            self.config = config.clone()
+            self.config["data.storage_options"] = storage.redact(config["data.storage_options"])
+        try:
+            super().setup(trainer, pl_module, stage)
+        finally:
+            self.config = config
 
 
 class ResumedCSVLogger(CSVLogger):
@@ -216,7 +236,7 @@ def main(args=None) -> None:
             stream.reconfigure(errors="backslashreplace")
     try:
         VidclfCLI(VideoClassifier, VideoDataModule, trainer_class=VidclfTrainer, args=args,
-                  parser_class=VidclfParser,
+                  parser_class=VidclfParser, save_config_callback=SaveConfig,
                   seed_everything_default=42,
                   trainer_defaults={"default_root_dir": "runs", "callbacks": [DataReport(), RunInfo(), EvalReport()]},
                   parser_kwargs={"parser_mode": "omegaconf+", "prog": "vidclf", "allow_abbrev": False,

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from vidclf.backbones import get_spec
+from vidclf.data import storage
 from vidclf.data.dataset import ClipSettings
 
 Format = Literal["onnx", "torchscript", "pt2"]
@@ -93,8 +94,9 @@ def output_info(class_names: list[str], thresholds: Optional[list[float]]) -> di
 
 
 def sha256(path: str) -> str:
+    """Of a file (a URL: of its local copy)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open(storage.local_copy(path) if storage.is_remote(path) else path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()

@@ -13,6 +13,7 @@ import torch
 from vidclf import export as ex
 from vidclf.batch_size import find_batch_size
 from vidclf.checkpoint import read_checkpoint
+from vidclf.data import storage
 from vidclf.data.dataset import VideoClips
 from vidclf.data.sources import unlabelled_videos
 from vidclf.errors import VidclfError
@@ -79,12 +80,13 @@ class VidclfTrainer(pl.Trainer):
             check_output(path, overwrite)
         if timeline and datamodule is not None:
             datamodule.timeline = (window, stride)
-        writer = PredictionWriter(output, top_k, timeline)
-        self.callbacks.append(writer)
-        try:
-            return super().predict(model, dataloaders, datamodule, return_predictions, ckpt_path)
-        finally:
-            self.callbacks.remove(writer)
+        with storage.written_locally(output, timeline or "") as (local, local_timeline):  # URLs: uploaded after
+            writer = PredictionWriter(local, top_k, local_timeline or None)
+            self.callbacks.append(writer)
+            try:
+                return super().predict(model, dataloaders, datamodule, return_predictions, ckpt_path)
+            finally:
+                self.callbacks.remove(writer)
 
     def export(self, model: pl.LightningModule, datamodule=None, ckpt_path: Optional[str] = None,
                format: ex.Format = "onnx", output: Optional[str] = None,
@@ -100,7 +102,8 @@ class VidclfTrainer(pl.Trainer):
         """
         if not ckpt_path:
             raise VidclfError("export needs a trained model; pass --ckpt_path RUN/checkpoints/best.ckpt")
-        output = output or str(Path(ckpt_path).parent.parent / f"model{ex.SUFFIX[format]}")
+        run = ckpt_path.rsplit("/", 2)[0] if storage.is_remote(ckpt_path) else str(Path(ckpt_path).parent.parent)
+        output = output or f"{run}/model{ex.SUFFIX[format]}"
         check_output(output, overwrite)
         check_output(f"{output}.json", overwrite)
         checkpoint = read_checkpoint(ckpt_path)
@@ -111,16 +114,17 @@ class VidclfTrainer(pl.Trainer):
         x = torch.cat([clip_x, clip_x.flip(-1)])  # a batch of 2, so the batch axis stays dynamic
         with torch.no_grad():
             expected = model(x).numpy()
-        ex.export_model(model.net, x, output, format)
-        got = ex.run_exported(output, format, torch.cat([x, x[:1]]))  # run at another batch size
-        diff = float(np.abs(got - np.concatenate([expected, expected[:1]])).max())
         info_path = f"{output}.json"
         views = {"num_clips": datamodule.hparams.num_clips, "num_crops": datamodule.hparams.num_crops,
                  "aggregate": model.hparams.aggregate}
         thresholds = model.active_thresholds().tolist() if model.hparams.multi_label else None
         info = ex.sidecar(model.hparams.backbone, model.class_names, clip, ckpt_path, format, views, thresholds)
-        info["check"] = {"sample": source, "max_abs_diff": diff, "tolerance": tolerance}
-        write_json(info_path, info)
+        with storage.written_locally(output, info_path) as (local, local_info):  # URLs: uploaded after
+            ex.export_model(model.net, x, local, format)
+            got = ex.run_exported(local, format, torch.cat([x, x[:1]]))  # run at another batch size
+            diff = float(np.abs(got - np.concatenate([expected, expected[:1]])).max())
+            info["check"] = {"sample": source, "max_abs_diff": diff, "tolerance": tolerance}
+            write_json(local_info, info)
         print(f"vidclf: exported {format} -> {output} (sidecar {info_path}); "
               f"max abs difference vs checkpoint on {source}: {diff:.2e}")
         if not diff <= tolerance:

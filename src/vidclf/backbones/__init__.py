@@ -18,6 +18,7 @@ from torch import nn
 
 from vidclf.backbones import hf, pytorchvideo, timm, torchvision, zoo
 from vidclf.backbones.spec import BackboneSpec
+from vidclf.data import storage
 from vidclf.errors import VidclfError
 
 BACKBONES: dict[str, BackboneSpec] = {**pytorchvideo.SPECS, **torchvision.SPECS}
@@ -43,6 +44,11 @@ def build_backbone(name: str, num_classes: int, dropout: float = 0.5, pretrained
     """Backbone `name` with a fresh `num_classes`-way head; it takes normalised float clips
     (B, C, T, H, W) and returns logits (B, K), whatever the family."""
     spec = get_spec(name)
+    if isinstance(pretrained, str) and storage.is_remote(pretrained):  # a weight file in object storage
+        try:
+            pretrained = str(storage.local_copy(pretrained))
+        except OSError as err:
+            raise VidclfError(f"--model.pretrained {pretrained}: {storage.reason(err)}") from None
     if temporal != "mean" and spec.family != "timm":
         raise VidclfError(f"--model.temporal {temporal} is for image models per frame (timm:NAME); "
                           f"{name} models time itself: leave it at mean")

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from vidclf.backbones.spec import IMAGENET_MEAN, IMAGENET_STD, BackboneSpec
+from vidclf.data import storage
 from vidclf.errors import VidclfError
 
 # model_type -> (class, input key, sampling rate of the published fine-tuning recipe, fixed input size)
@@ -104,7 +105,12 @@ def _is_local(source: str) -> bool:
 
 def _folder(source: str, patterns: list[str]) -> Path:
     """A local folder holding `patterns` of hf:<source>: the folder itself, or the hub snapshot in
-    huggingface_hub's cache (downloaded once, with a progress bar)."""
+    huggingface_hub's cache (downloaded once, with a progress bar); a URL's local copy."""
+    if storage.is_remote(source):  # a save_pretrained folder in object storage
+        try:
+            return storage.local_copy(source)
+        except OSError as err:
+            raise VidclfError(f"hf:{source}: {storage.reason(err)}") from None
     if _is_local(source):
         folder = Path(source).expanduser()
         if not (folder / "config.json").is_file():

@@ -3,7 +3,7 @@
 An entry holds the frames on screen at t = 0, interval, 2 * interval, ... (interval = rate / 30 s)
 with the short side at the largest training size, as one blob of JPEGs plus an offsets index, so a
 clip reads and decodes only its own frames. Entries are keyed by the video's path, size and mtime
-and by the settings, so a changed video or setting gets a new entry; they are written under a
+(a remote object's URL, ETag, size and time) and by the settings, so a changed video or setting gets a new entry; they are written under a
 temporary name and renamed, so concurrent workers and interrupted runs never see half an entry.
 A damaged video's entry holds the part that decodes, and its warning beside it.
 """
@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torchvision.io import decode_jpeg, encode_jpeg
 
+from vidclf.data import storage
 from vidclf.data.decode import VideoReader, clip_times
 
 VERSION = 1
@@ -31,9 +32,7 @@ class FrameCache:
         self.root.mkdir(parents=True, exist_ok=True)
 
     def _key(self, path: str) -> str:
-        stat = os.stat(path)
-        ident = f"{os.path.realpath(path)}|{stat.st_size}|{stat.st_mtime_ns}|{self.interval:.6f}|" \
-                f"{self.short_side}|{QUALITY}|{VERSION}"
+        ident = f"{storage.identity(path)}|{self.interval:.6f}|{self.short_side}|{QUALITY}|{VERSION}"
         return hashlib.sha1(ident.encode()).hexdigest()
 
     def frames(self, path: str) -> tuple[np.ndarray, np.ndarray, str]:

@@ -17,6 +17,7 @@ from vidclf.data.dataset import ClipSettings, EpochSampler, VideoClips, VideoWin
 from vidclf.data.scan import scan
 from vidclf.data.segments import file_of
 from vidclf.data.formats import NAMES as FORMAT_NAMES
+from vidclf.data import storage
 from vidclf.data.sources import check_disjoint, has_split, labelled_videos, unlabelled_videos
 from vidclf.errors import VidclfError
 from vidclf.ranges import ClosedUnitInterval, HoldOut, NonNegativeInt, PositiveInt, store_plain
@@ -34,7 +35,8 @@ class VideoDataModule(pl.LightningDataModule):
             JSON array in .jsonl); with start,end columns (seconds or HH:MM:SS.mmm) each row is a
             labelled segment of its video (a video may have many). A data set root or a list with a
             split column also supplies val and test when those are not given. Class names are the
-            sorted labels found here.
+            sorted labels found here. Any of these may be a URL fsspec reads (s3://, gs://, az://,
+            https://): a remote folder, data set root or list, whose relative paths are relative to it.
         val: Validation videos, same forms as `train`.
         test: Test videos, same forms as `train`.
         predict: Videos to predict: a file, a folder (searched recursively), a glob pattern or a CSV with a
@@ -48,6 +50,11 @@ class VideoDataModule(pl.LightningDataModule):
             JSON), charades (CSV + Charades_v1_classes.txt, multi-label per video),
             charades_segments (one segment per action), labelstudio (JSON export of video tasks).
         split: Which of a data set's numbered splits to use (HMDB51: 1, 2 or 3).
+        storage_options: Options for remote filesystems as JSON, e.g. '{"endpoint_url":
+            "http://127.0.0.1:9000"}', or per protocol '{"s3": {...}, "gs": {...}}'. Credentials
+            belong in each filesystem's environment or config (AWS_ACCESS_KEY_ID, AWS_PROFILE,
+            GOOGLE_APPLICATION_CREDENTIALS ...); secrets given here are used but saved as
+            "<redacted>" in config.yaml, checkpoints and logs.
         multi_label: Several labels per video (sigmoid outputs, mAP, tuned thresholds). Default: when
             the training list has a labels column (or the checkpoint's model is multi-label).
         allow_empty_labels: Multi-label: a video may have no label (every class absent).
@@ -87,6 +94,7 @@ class VideoDataModule(pl.LightningDataModule):
     def __init__(self, train: Optional[str] = None, val: Optional[str] = None, test: Optional[str] = None,
                  predict: Union[str, list[str], None] = None, videos_root: Optional[str] = None,
                  format: Literal[FORMAT_NAMES] = "auto", split: Literal[1, 2, 3] = 1,
+                 storage_options: Optional[dict] = None,
                  multi_label: Optional[bool] = None, allow_empty_labels: bool = False,
                  val_split: HoldOut = 0.0, shared_videos: bool = False, max_failed: ClosedUnitInterval = 0.25,
                  scan: bool = True,
@@ -98,7 +106,9 @@ class VideoDataModule(pl.LightningDataModule):
                  train_clips: PositiveInt = 1, sampler: Literal["shuffle", "balanced"] = "shuffle",
                  batch_size: Union[PositiveInt, Literal["auto"]] = 8, num_workers: NonNegativeInt = 2):
         super().__init__()
+        storage.configure(storage_options)
         self.save_hyperparameters()
+        self.hparams.storage_options = storage.redact(storage_options)  # never in checkpoints or logs
         store_plain(self)
         if val and val_split:
             raise VidclfError(f"--data.val {val} and --data.val_split {val_split} both give validation videos; "

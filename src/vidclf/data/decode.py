@@ -24,6 +24,8 @@ import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
+from vidclf.data import storage
+
 SEEK_GAP = 1.0  # seconds; nearer wanted frames are reached by decoding on rather than seeking
 NOT_REGULAR = {stat.S_ISFIFO: "a named pipe", stat.S_ISSOCK: "a socket", stat.S_ISCHR: "a device",
                stat.S_ISBLK: "a device", stat.S_ISDIR: "a folder"}
@@ -54,7 +56,7 @@ class VideoReader:
     """
 
     def __init__(self, path: str):
-        self.path, self.container = path, None
+        self.path, self.container, self.file = path, None, None
         self.seekable = True  # False once a seek went wrong in this file: it is then decoded front to back
         self.damaged: list[float] = []  # times of packets the decoder rejected (skipped)
         self.damage = ""  # FFmpeg's reason for the first of them, or for data ending early
@@ -62,7 +64,7 @@ class VideoReader:
         self._held: tuple = (None, 0.0)  # the last decoded frame and its time, where decoding stands
         self._sizes: dict[int, tuple[int, int]] = {}  # short side -> (width, height) of converted frames
         try:
-            refused = not_regular(path)
+            refused = "" if storage.is_remote(path) else not_regular(path)
             if refused:
                 raise DecodeError(refused)
             self._open()
@@ -70,15 +72,21 @@ class VideoReader:
                                   self.stream.codec_context.height)
         except Exception as err:  # a damaged header can trip any step of opening: the file gets a row
             self.close()
-            raise err if isinstance(err, DecodeError) else DecodeError(f"cannot open: {_reason(err)}") from None
+            if isinstance(err, DecodeError):
+                raise err
+            raise DecodeError(storage.reason(err) if self.file is None and storage.is_remote(path)
+                              else f"cannot open: {_reason(err)}") from None
 
     def _open(self) -> None:
         self.close()
+        if storage.is_remote(self.path):  # fetched once; a reopen starts the same bytes again
+            self.file = self.file or storage.open_video(self.path)
+            self.file.seek(0)
         # Probing decodes the first frames only to learn what the headers and parsers already say
         # (size, rate, duration: the same for all 110 files in ../shared/videos and every
         # container tested): told to skip them, opening takes 0.8 ms instead of 3 (~8% of a
         # training clip). Decoding itself is unaffected.
-        self.container = av.open(self.path, metadata_errors="ignore", options={"skip_frame": "all"})
+        self.container = av.open(self.file or self.path, metadata_errors="ignore", options={"skip_frame": "all"})
         if not self.container.streams.video:
             raise DecodeError("no video stream")
         self.stream = self.container.streams.video[0]
@@ -99,11 +107,13 @@ class VideoReader:
             self.container.close()
             self.container = None
 
-    def __enter__(self) -> "VideoReader":
-        return self
-
     def __exit__(self, *exc) -> None:
         self.close()
+        if self.file is not None:
+            self.file.close()
+
+    def __enter__(self) -> "VideoReader":
+        return self
 
     def _duration(self) -> float:
         s = self.stream

@@ -15,6 +15,7 @@ from typing import Optional
 import numpy as np
 from tqdm import tqdm
 
+from vidclf.data import storage
 from vidclf.data.decode import VideoReader, failure
 from vidclf.data.segments import file_of
 
@@ -42,13 +43,17 @@ def content_hash(path: str) -> str:
     """sha1 of the size and the first and last 64 KiB: the same for copies of a file, cheap on big ones."""
     digest = hashlib.sha1()
     try:
-        size = os.path.getsize(path)
+        size = storage.info(path)["size"] if storage.is_remote(path) else os.path.getsize(path)
         digest.update(str(size).encode())
-        with open(path, "rb") as f:
-            digest.update(f.read(HASHED))
-            if size > 2 * HASHED:
-                f.seek(-HASHED, os.SEEK_END)
-            digest.update(f.read(HASHED))
+        if storage.is_remote(path):  # two ranged reads
+            digest.update(storage.read_bytes(path, 0, min(size, HASHED)))
+            digest.update(storage.read_bytes(path, max(size - HASHED, min(size, HASHED)), size))
+        else:
+            with open(path, "rb") as f:
+                digest.update(f.read(HASHED))
+                if size > 2 * HASHED:
+                    f.seek(-HASHED, os.SEEK_END)
+                digest.update(f.read(HASHED))
     except OSError:
         return ""
     return digest.hexdigest()
@@ -78,17 +83,20 @@ def facts(paths: list[str], store: Path = DEFAULT_STORE, workers: Optional[int] 
         with ThreadPoolExecutor(workers or os.cpu_count() or 2) as pool:
             results = list(tqdm(pool.map(work, todo), total=len(todo), desc="vidclf: checking videos",
                                 unit="video", disable=len(todo) < 20))
-        known.update({keys[p]: entry for p, entry in zip(todo, results)})
+        found = dict(zip(todo, results))
+        known.update({keys[p]: entry for p, entry in found.items() if keys[p]})
         _save(store, known)
+        return {p: found.get(p) or known[keys[p]] for p in paths}
     return {p: known[keys[p]] for p in paths}
 
 
-def _key(path: str) -> str:
+def _key(path: str) -> Optional[str]:
+    """The file's identity (path, size, mtime; a remote object's ETag too); a local file that does not
+    exist is remembered as missing, a remote object that cannot be looked at is not remembered."""
     try:
-        stat = os.stat(path)
+        return storage.identity(path)
     except OSError:
-        return f"{path}|missing"
-    return f"{os.path.realpath(path)}|{stat.st_size}|{stat.st_mtime_ns}"
+        return None if storage.is_remote(path) else f"{path}|missing"
 
 
 def _load(store: Path) -> dict:

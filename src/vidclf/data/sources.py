@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import csv
 import glob
+import io
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Union
 
+from vidclf.data import storage
 from vidclf.data.decode import not_regular
 from vidclf.data.segments import file_of, parse_time, segment
 from vidclf.errors import VidclfError
@@ -73,6 +75,10 @@ def labelled_videos(source: str, split: Optional[str] = None, videos_root: Optio
     """
     from vidclf.data import formats
 
+    if storage.is_remote(source):
+        listing = _remote_labelled(source, split, videos_root, multi_label, allow_empty)
+        _no_duplicates(source, [p for p, _ in listing.items])
+        return listing
     root = _existing(source, LABELLED_HELP)
     fmt, missing = _format(root, format), []
     if fmt not in (None, "list"):
@@ -172,6 +178,8 @@ def has_split(source: Optional[str], split: str, format: str = "auto", videos_ro
     splits) holds `split` videos."""
     from vidclf.data import formats
 
+    if source and storage.is_remote(source):
+        return _remote_has_split(source, split)
     path = Path(source).expanduser() if source else None
     if path is None or not path.exists():
         return False
@@ -197,7 +205,9 @@ def unlabelled_videos(sources: Union[str, list[str]], videos_root: Optional[str]
     recursively, a glob pattern (quoted, e.g. 'clips/**/*.mp4') or a CSV with a path column."""
     listing = Listing()
     for source in [sources] if isinstance(sources, str) else sources:
-        if glob.has_magic(source) and not Path(source).exists():
+        if storage.is_remote(source):
+            found = _remote_unlabelled(source, videos_root)
+        elif glob.has_magic(source) and not Path(source).exists():
             matches = sorted(glob.glob(source, recursive=True))
             if not matches:
                 raise VidclfError(f"{source}: the pattern matches no files; check it, or quote it for the shell")
@@ -273,21 +283,24 @@ def _from_class_folders(root: Path) -> Listing:
     return listing
 
 
-def _read_list(path: Path, need_label: bool, videos_root: Optional[str] = None) -> list[dict]:
+def _read_list(path: Union[Path, str], need_label: bool, videos_root: Optional[str] = None) -> list[dict]:
     """Rows {path, label or labels, split, line} of a CSV/TSV with a header or of JSON Lines objects,
     needing `path` (and `label` or `labels` when labels are needed). Relative paths are taken relative
-    to `videos_root`, else to the list's folder."""
-    if not_regular(str(path)):  # reading a named pipe could block forever
+    to `videos_root`, else to the list's folder (a remote list's too); URLs are kept as they are."""
+    remote = storage.is_remote(str(path))
+    if not remote and not_regular(str(path)):  # reading a named pipe could block forever
         raise VidclfError(f"{path}: {not_regular(str(path))}; pass a CSV/TSV/JSONL file")
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        if path.suffix.lower() == ".jsonl":
+    suffix = Path(str(path)).suffix.lower()
+    with (io.StringIO(_remote_text(str(path)), newline="") if remote else
+          open(path, newline="", encoding="utf-8-sig")) as f:
+        if suffix == ".jsonl":
             try:
                 records = [(n, json.loads(line)) for n, line in enumerate(f, start=1) if line.strip()]
             except json.JSONDecodeError as err:
                 raise VidclfError(f"{path}:{err.lineno}: not a JSON object per line ({err.msg})") from None
             columns = sorted({k for _, r in records for k in r})
         else:
-            reader = csv.DictReader(f, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+            reader = csv.DictReader(f, delimiter="\t" if suffix == ".tsv" else ",")
             columns = reader.fieldnames or []
             records = list(enumerate(reader, start=2))
     label = [c for c in ("label", "labels") if c in columns]
@@ -302,12 +315,12 @@ def _read_list(path: Path, need_label: bool, videos_root: Optional[str] = None) 
     if ("start" in columns) != ("end" in columns):
         raise VidclfError(f"{path}: a segment needs both start and end columns (seconds or HH:MM:SS.mmm); "
                           f"add the missing one, or remove both to use whole videos")
-    base = Path(videos_root) if videos_root else path.parent
+    base = videos_root or (str(path).rsplit("/", 1)[0] if remote else str(Path(path).parent))
     rows = []
     for line, row in records:
         if not row.get("path") or (need_label and label == ["label"] and not row.get("label")):
             raise VidclfError(f"{path}:{line}: empty path or label; fill it in or delete the line")
-        sample = str(base / str(row["path"]))
+        sample = _resolve(base, str(row["path"]))
         if "start" in columns:
             sample = _segment(path, line, sample, row.get("start"), row.get("end"))
         rows.append({"path": sample, **{c: row.get(c) for c in label}, "split": row.get("split"), "line": line})
@@ -344,7 +357,7 @@ def check_disjoint(splits: dict[str, list[str]], shared_videos: bool = False) ->
     for name, samples in splits.items():
         for sample in samples:
             video = file_of(sample)
-            real = os.path.realpath(video)
+            real = video if storage.is_remote(video) else os.path.realpath(video)
             if real in owner and owner[real][0] != name:
                 first = owner[real][1]
                 if sample == video and first == video:
@@ -355,3 +368,97 @@ def check_disjoint(splits: dict[str, list[str]], shared_videos: bool = False) ->
                                       f"evaluating on them measures memory: keep each video in one split, or pass "
                                       f"--data.shared_videos true to allow it")
             owner.setdefault(real, (name, sample))
+
+
+def _resolve(base: str, path: str) -> str:
+    """A list's `path` cell as a path or URL: URLs as they are, others relative to `base`."""
+    if storage.is_remote(path):
+        return path
+    return storage.join(base, path) if storage.is_remote(base) else str(Path(base) / path)
+
+
+def _remote_text(url: str) -> str:
+    try:
+        return storage.read_text(url)
+    except OSError as err:
+        raise VidclfError(f"{url}: {storage.reason(err)}") from None
+    except UnicodeDecodeError:
+        raise VidclfError(f"{url}: not a UTF-8 text list; pass a CSV/TSV/JSONL file") from None
+
+
+def _remote_tree(url: str, fix: str) -> Optional[list[tuple[tuple[str, ...], str]]]:
+    """The objects below the remote folder `url` (None: `url` is one object), or one line saying why not."""
+    try:
+        what = storage.kind(url)
+        if what == "missing":
+            raise VidclfError(f"{url}: no such object or folder; {fix}")
+        return storage.files_below(url) if what == "directory" else None
+    except OSError as err:
+        raise VidclfError(f"{url}: {storage.reason(err)}") from None
+
+
+def _remote_labelled(source: str, split: Optional[str], videos_root: Optional[str], multi_label: Optional[bool],
+                     allow_empty: bool) -> Listing:
+    """As labelled_videos, for a remote class-per-folder tree, data set root or list."""
+    tree = _remote_tree(source, LABELLED_HELP)
+    if tree is None:
+        rows = _read_list(source, need_label=True, videos_root=videos_root)
+        listing = _from_rows(rows, source, Path(source), split, multi_label, allow_empty)
+    else:
+        split_of = {name: s for s, names in SPLIT_NAMES.items() for name in names}
+        if tree and all(len(parts) > 1 and parts[0].lower() in split_of for parts, _ in tree):
+            splits = {split_of[parts[0].lower()] for parts, _ in tree}  # a data set root: ROOT/<split>/<class>/...
+            wanted = split or "train"
+            if wanted not in splits:
+                raise VidclfError(f"{source} holds split folders {sorted(splits)} but none for {wanted} "
+                                  f"({' or '.join(SPLIT_NAMES[wanted])}); pass --data.{wanted} PATH")
+            tree = [(parts[1:], url) for parts, url in tree if parts[0].lower() in SPLIT_NAMES[wanted]]
+        listing = Listing()
+        for parts, url in tree:
+            if len(parts) < 2 or parts[0].startswith("."):
+                listing.ignored.append((url, "not inside a class folder"))
+            elif any(p.startswith(".") for p in parts) or not is_video_name(Path(parts[-1])):
+                listing.ignored.append((url, "hidden file" if parts[-1].startswith(".") else
+                                        f"not a video file name ({Path(parts[-1]).suffix or 'no extension'})"))
+            else:
+                listing.items.append((url, (parts[0],) if multi_label else parts[0]))
+    if not listing.items:
+        raise VidclfError(f"{source}: no videos found{f' for split {split!r}' if split else ''}; {LABELLED_HELP}")
+    return listing
+
+
+def _remote_has_split(source: str, split: str) -> bool:
+    try:
+        tree = _remote_tree(source, LABELLED_HELP)
+    except VidclfError:
+        return False
+    if tree is None:
+        return Path(source).suffix.lower() in LIST_SUFFIXES and any(
+            r.get("split") == split for r in _read_list(source, need_label=False))
+    return any(len(parts) > 1 and parts[0].lower() in SPLIT_NAMES[split] for parts, _ in tree)
+
+
+def _remote_unlabelled(source: str, videos_root: Optional[str]) -> Listing:
+    """Videos to predict on at a remote URL: one video, every video below a folder, a list, or a glob."""
+    fix = "pass a video, a folder of videos, a glob or a CSV with a path column"
+    if glob.has_magic(source.split("://", 1)[1]):
+        try:
+            fs, path = storage.filesystem(source)
+            protocol = source.split("://", 1)[0]
+            matches = sorted(f"{protocol}://{m}" for m in fs.glob(path))
+        except OSError as err:
+            raise VidclfError(f"{source}: {storage.reason(err)}") from None
+        if not matches:
+            raise VidclfError(f"{source}: the pattern matches no objects; check it")
+        return Listing(matches)
+    tree = _remote_tree(source, fix)
+    if tree is None:
+        if Path(source).suffix.lower() in LIST_SUFFIXES:
+            return Listing([r["path"] for r in _read_list(source, need_label=False, videos_root=videos_root)])
+        return Listing([source])
+    videos = [url for parts, url in tree if is_video_name(Path(parts[-1])) and not
+              any(p.startswith(".") for p in parts)]
+    if not videos:
+        raise VidclfError(f"{source}: no video files found (looked for {', '.join(sorted(VIDEO_EXTENSIONS))})")
+    kept = set(videos)
+    return Listing(videos, [(url, "not a video file name") for _, url in tree if url not in kept])

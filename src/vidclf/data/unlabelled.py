@@ -7,6 +7,7 @@ from typing import Optional, Union
 import torch
 from torch.utils.data import DataLoader
 
+from vidclf.data import storage
 from vidclf.data.cache import FrameCache
 from vidclf.data.datamodule import VideoDataModule
 from vidclf.data.dataset import ClipSettings, EpochSampler, VideoClips
@@ -42,16 +43,19 @@ class UnlabelledVideos(VideoDataModule):
         train_clips: Random clips drawn from each video per epoch.
         batch_size: Clips per batch.
         num_workers: Decoding worker processes.
+        storage_options: Options for remote filesystems (as `fit --data.storage_options`).
     """
 
     def __init__(self, train: Union[str, list[str], None] = None, val: Union[str, list[str], None] = None,
-                 videos_root: Optional[str] = None, max_failed: ClosedUnitInterval = 0.25, scan: bool = True,
+                 videos_root: Optional[str] = None, storage_options: Optional[dict] = None, max_failed: ClosedUnitInterval = 0.25, scan: bool = True,
                  cache: Optional[str] = None, frames: PositiveInt = 16, rate: PositiveInt = 4, crop: PositiveInt = 112,
                  resize: Optional[PositiveInt] = None,
                  train_resize: Optional[tuple[PositiveInt, PositiveInt]] = None, hflip: bool = True,
                  train_clips: PositiveInt = 1, batch_size: PositiveInt = 8, num_workers: NonNegativeInt = 2):
         super(VideoDataModule, self).__init__()  # LightningDataModule's: this class lists no labels
+        storage.configure(storage_options)
         self.save_hyperparameters({k: v for k, v in locals().items() if k not in ("self", "__class__")})
+        self.hparams.storage_options = storage.redact(storage_options)  # never in checkpoints or logs
         store_plain(self)
         resize = max(resize or round(crop * 8 / 7), crop)
         train_resize = tuple(train_resize or (resize, resize * 5 // 4))

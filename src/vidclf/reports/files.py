@@ -15,6 +15,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from vidclf.data import storage
 from vidclf.errors import VidclfError
 
 MIN_FREE_BYTES = 1 << 20
@@ -22,6 +23,8 @@ MIN_FREE_BYTES = 1 << 20
 
 def check_output(path: str, overwrite: bool) -> None:
     """Fail before any work if `path` exists (unless overwrite) or its folder cannot be written."""
+    if storage.is_remote(path):
+        return _check_remote_output(path, overwrite)
     target = Path(path)
     if target.exists() and not overwrite:
         raise VidclfError(f"{path} already exists; choose another --output or pass --overwrite true")
@@ -36,6 +39,19 @@ def check_output(path: str, overwrite: bool) -> None:
     if free < MIN_FREE_BYTES:
         raise VidclfError(f"cannot write {path}: only {free // 1024} KiB free on that disk; free space "
                           f"or choose another --output")
+
+
+def _check_remote_output(url: str, overwrite: bool) -> None:
+    """As check_output, for a URL: a small probe object is written next to it and deleted."""
+    try:
+        if storage.kind(url) != "missing" and not overwrite:
+            raise VidclfError(f"{url} already exists; choose another --output or pass --overwrite true")
+        fs, path = storage.filesystem(url)
+        probe = f"{path.rsplit('/', 1)[0]}/.vidclf-probe-{os.getpid()}"
+        storage.retrying(lambda: fs.pipe_file(probe, b""), url)
+        storage.retrying(lambda: fs.rm_file(probe), url)
+    except OSError as err:
+        raise VidclfError(f"cannot write {url}: {storage.reason(err)}") from None
 
 
 def write_rows(path: str, rows: list[dict]) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 
+from vidclf.data import storage
 from vidclf.reports.files import write_json
 
 
@@ -21,7 +22,7 @@ class RunInfo(pl.Callback):
         run = trainer.log_dir  # every process must ask: under DDP it is a collective call
         if not trainer.is_global_zero or not run or stage == "predict":
             return
-        info = {"command": sys.argv, "stage": stage, "python": platform.python_version(),
+        info = {"command": storage.redact_argv(sys.argv), "stage": stage, "python": platform.python_version(),
                 "versions": {name: _version(name) for name in self.PACKAGES},
                 "classes": getattr(pl_module, "class_names", None)}
         Path(run).mkdir(parents=True, exist_ok=True)

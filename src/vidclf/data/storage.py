@@ -1,0 +1,281 @@
+"""Videos, lists and checkpoints wherever fsspec reaches them (s3://, gs://, az://, https:// ...),
+beside local paths.
+
+Credentials and endpoints come from each filesystem's own environment and config files (for S3:
+AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL, ~/.aws, AWS_PROFILE ...); `--data.storage_options` adds the
+rest. Nothing here prints or stores them.
+
+Reading a video: an object up to WHOLE_MAX bytes is fetched in one request and decoded from memory;
+a larger one is read in ranges with read-ahead (benchmarks/remote.py measured both). Transient
+failures (connection errors, timeouts, 5xx, throttling) are retried with exponential backoff; a
+missing or forbidden object raises at once with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import posixpath
+import shutil
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator, Optional, TypeVar
+
+WHOLE_MAX = 16 * 2**20  # bytes: objects up to this size are fetched whole (one request)
+BLOCK = 4 * 2**20  # bytes: read-ahead of ranged reads (one request per block)
+RETRIES = 5  # tries of a transient failure; waits 0.5, 1, 2, 4 s between them
+OPTIONS: dict = {}  # --data.storage_options, set by the data module (inherited by forked workers)
+_INFO: dict[str, dict] = {}  # url -> {size, etag, mtime}, filled by listings so keys need no request
+T = TypeVar("T")
+
+
+def is_remote(path: str) -> bool:
+    """Whether `path` is a URL of a remote filesystem (not a local path or file://)."""
+    return "://" in str(path) and not str(path).startswith("file://")
+
+
+def configure(options: Optional[dict]) -> None:
+    """Use `options` (a dict, or {protocol: dict}) for every remote filesystem opened from now on."""
+    OPTIONS.clear()
+    OPTIONS.update(options or {})
+
+
+SECRET_WORDS = ("key", "secret", "token", "password", "credential", "sas", "signature", "auth")
+
+
+def redact(options):
+    """`options` with the value of every key naming a secret replaced by "<redacted>" (any depth)."""
+    if isinstance(options, dict):
+        return {k: "<redacted>" if any(w in str(k).lower() for w in SECRET_WORDS) and not isinstance(v, dict)
+                else redact(v) for k, v in options.items()}
+    return options
+
+
+def redact_argv(argv: list[str]) -> list[str]:
+    """A command line with the secrets of its --data.storage_options JSON redacted."""
+    import json
+
+    out, option = [], "--data.storage_options"
+    for i, arg in enumerate(argv):
+        name, eq, value = arg.partition("=")
+        if (eq and name == option) or (i and argv[i - 1] == option):
+            value = value if eq else arg
+            try:
+                value = json.dumps(redact(json.loads(value)))
+            except ValueError:
+                value = "<redacted>"
+            arg = f"{option}={value}" if eq else value
+        out.append(arg)
+    return out
+
+
+def filesystem(url: str):
+    """(fsspec filesystem, path inside it) for `url`, with the configured options of its protocol."""
+    import fsspec
+
+    protocol = url.split("://", 1)[0]
+    known = set(fsspec.available_protocols())
+    per_protocol = bool(OPTIONS) and all(k in known for k in OPTIONS)
+    options = OPTIONS.get(protocol, {}) if per_protocol else OPTIONS
+    try:
+        return fsspec.core.url_to_fs(url, **options)
+    except (ImportError, ValueError) as err:
+        raise OSError(f"cannot open {protocol}:// URLs ({err}); install the filesystem's package "
+                      f"(s3fs, gcsfs, adlfs, aiohttp)") from None
+
+
+def retrying(call: Callable[[], T], what: str) -> T:
+    """call(), retried with exponential backoff on transient failures; others raise at once."""
+    for attempt in range(RETRIES):
+        try:
+            return call()
+        except Exception as err:  # noqa: BLE001 - sorted into transient or not below
+            if not transient(err) or attempt == RETRIES - 1:
+                raise
+            time.sleep(0.5 * 2**attempt)
+    raise AssertionError(what)  # unreachable
+
+
+def transient(err: BaseException) -> bool:
+    """Whether `err` may go away on its own: a dropped connection, a timeout, a 5xx or throttling."""
+    if isinstance(err, (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)):
+        return False
+    status = getattr(err, "status", None) or getattr(err, "code", None)
+    if isinstance(status, int):
+        return status >= 500 or status in (408, 429)
+    text = f"{type(err).__name__} {err}".lower()
+    return any(word in text for word in ("timeout", "timed out", "connection", "throttl", "slowdown",
+                                         "service unavailable", "internal error", "temporar", "503", "500"))
+
+
+def reason(err: BaseException) -> str:
+    """One line on why a remote object could not be read (never the credentials)."""
+    if isinstance(err, FileNotFoundError):
+        return "missing: no such object"
+    if isinstance(err, PermissionError):
+        return (f"forbidden: {str(err).splitlines()[0][:160] or 'access denied'}; check the credentials "
+                f"(the filesystem's environment variables or config file, or --data.storage_options)")
+    return f"cannot read: {type(err).__name__}: {str(err).splitlines()[0][:160] if str(err) else ''}".rstrip(": ")
+
+
+def info(url: str) -> dict:
+    """{size, etag, mtime} of a remote object (from its listing when there was one)."""
+    if url not in _INFO:
+        fs, path = filesystem(url)
+        found = retrying(lambda: fs.info(path), url)
+        if found.get("type") == "directory":
+            raise IsADirectoryError(url)
+        _remember(url, found)
+    return _INFO[url]
+
+
+def _remember(url: str, found: dict) -> None:
+    etag = found.get("ETag") or found.get("etag") or found.get("md5Hash") or found.get("content_md5") or ""
+    mtime = found.get("LastModified") or found.get("mtime") or found.get("last_modified") or found.get("updated")
+    _INFO[url] = {"size": int(found.get("size") or 0), "etag": str(etag).strip('"'), "mtime": str(mtime or "")}
+
+
+def identity(path: str) -> str:
+    """What names this file's content: local realpath|size|mtime, remote url|etag|size|mtime.
+    Raises OSError when the file or object does not exist."""
+    if is_remote(path):
+        found = info(path)
+        return f"{path}|{found['etag']}|{found['size']}|{found['mtime']}"
+    stat = os.stat(path)
+    return f"{os.path.realpath(path)}|{stat.st_size}|{stat.st_mtime_ns}"
+
+
+def open_video(url: str) -> io.IOBase:
+    """A seekable binary file object of a remote video for PyAV: the whole object in memory when it
+    is small, else ranged reads with read-ahead (each retried on transient failures)."""
+    size = info(url)["size"]
+    fs, path = filesystem(url)
+    if size <= WHOLE_MAX:
+        return io.BytesIO(retrying(lambda: fs.cat_file(path), url))
+    return _Ranged(retrying(lambda: fs.open(path, "rb", block_size=BLOCK, cache_type="readahead"), url), url)
+
+
+class _Ranged(io.RawIOBase):
+    """An fsspec file whose reads are retried on transient failures (from the same position)."""
+
+    def __init__(self, file, url: str):
+        self.file, self.url = file, url
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self.file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.file.tell()
+
+    def read(self, size: int = -1) -> bytes:
+        where = self.file.tell()
+
+        def again() -> bytes:
+            self.file.seek(where)
+            return self.file.read(size)
+
+        return retrying(again, self.url)
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self.file.close()
+        super().close()
+
+
+def read_bytes(url: str, start: int = 0, end: Optional[int] = None) -> bytes:
+    """Bytes [start, end) of a remote object (all by default)."""
+    fs, path = filesystem(url)
+    return retrying(lambda: fs.cat_file(path, start=start, end=end), url)
+
+
+def read_text(url: str) -> str:
+    return read_bytes(url).decode("utf-8-sig")
+
+
+def kind(url: str) -> str:
+    """'file', 'directory' or 'missing' for a remote URL (a prefix with objects below is a directory)."""
+    fs, path = filesystem(url)
+    try:
+        found = retrying(lambda: fs.info(path), url)
+    except FileNotFoundError:
+        return "missing"
+    if found.get("type") == "directory":
+        return "directory"
+    _remember(url, found)
+    return "file"
+
+
+def files_below(url: str) -> list[tuple[tuple[str, ...], str]]:
+    """(parts relative to `url`, url) of every object below the folder `url`, sorted; one listing
+    (paged by the server), which also records each object's size and ETag."""
+    fs, path = filesystem(url)
+    found = retrying(lambda: fs.find(path, detail=True), url)
+    base, prefix = path.rstrip("/"), url.rstrip("/")
+    items = []
+    for key, entry in sorted(found.items()):
+        relative = key[len(base):].strip("/")
+        if not relative or entry.get("type") == "directory":
+            continue
+        child = f"{prefix}/{relative}"
+        _remember(child, entry)
+        items.append((tuple(relative.split("/")), child))
+    return items
+
+
+def join(base: str, relative: str) -> str:
+    """`relative` (a path in a list) resolved against the remote folder `base`; URLs stay as they are."""
+    if is_remote(relative):
+        return relative
+    protocol, path = base.split("://", 1)
+    return f"{protocol}://{posixpath.normpath(f'{path}/{relative}')}"
+
+
+def local_copy(url: str, cache: Optional[Path] = None) -> Path:
+    """A local copy of a remote file or folder (a checkpoint, a save_pretrained folder), downloaded
+    once per version of it (ETags and sizes) into ~/.cache/vidclf/remote."""
+    cache = cache or Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "vidclf" / "remote"
+    fs, path = filesystem(url)
+    path = path.rstrip("/")
+    found = retrying(lambda: fs.info(path), url)
+    folder = found.get("type") == "directory"
+    entries = retrying(lambda: fs.find(path, detail=True), url) if folder else {path: found}
+    stamp = sorted((k, str(e.get("ETag") or e.get("etag") or ""), e.get("size")) for k, e in entries.items())
+    target = cache / hashlib.sha1(f"{url}|{stamp}".encode()).hexdigest()[:16] / path.rsplit("/", 1)[-1]
+    if not target.exists():
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        retrying(lambda: fs.get(path + "/" if folder else path, str(tmp) + ("/" if folder else ""),
+                                recursive=folder), url)
+        os.replace(tmp, target)
+    return target
+
+
+@contextmanager
+def written_locally(*paths: str) -> Iterator[list[str]]:
+    """Local paths to write `paths` to: remote ones in a temporary folder, uploaded when the block
+    ends without error (local paths are themselves)."""
+    folder = tempfile.mkdtemp(prefix="vidclf-output-")
+    local = [os.path.join(folder, f"{i}-{p.rsplit('/', 1)[-1]}") if is_remote(p) else p for i, p in enumerate(paths)]
+    yield local
+    for path, there in zip(paths, local):
+        if is_remote(path) and os.path.exists(there):
+            fs, key = filesystem(path)
+            try:
+                retrying(lambda: fs.put_file(there, key), path)
+            except OSError as err:  # the work is not lost: the file stays where it was written
+                raise OSError(f"could not upload {path} ({reason(err)}); it is kept at {there}") from None
+    shutil.rmtree(folder, ignore_errors=True)
