@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,13 @@ QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summa
 # (extension, encoder) pairs every container test writes; all decode through the same PyAV path.
 CONTAINERS = [(".mp4", "libx264"), (".avi", "mpeg4"), (".mov", "libx264"), (".mkv", "libx264"),
               (".webm", "libvpx-vp9")]
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 nothing listens on (for a server a test starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def vidclf(*args: str) -> int:

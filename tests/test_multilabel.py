@@ -185,6 +185,7 @@ def test_balanced_positive_weights_sampler_and_class_folders_as_multi_label(tagg
     assert checkpoint["hyper_parameters"]["class_names"] == ["falling", "rising", "sideways"]
 
 
+@pytest.mark.slow
 def test_served_answers_equal_multi_label_predict_rows(tagged, tagged_run, tmp_path):
     from test_serve import Server, post
 

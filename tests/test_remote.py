@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import threading
 import urllib.request
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -14,19 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import QUIET, TINY, read_csv, vidclf
+from conftest import QUIET, TINY, free_port, read_csv, vidclf
 
 boto3 = pytest.importorskip("boto3")
 moto_server = pytest.importorskip("moto.server")
 pytest.importorskip("s3fs")
 
 SECRET_WORD = "not-a-real-secret-but-it-must-not-leak"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class S3:
@@ -153,6 +146,38 @@ def test_a_missing_bucket_path_is_one_line(s3, trained, tmp_path, capsys):
                   "--trainer.default_root_dir", tmp_path)
     assert code == 2
     assert "s3://videos/nothing/here: no such object or folder" in capsys.readouterr().err
+
+
+def test_a_local_kinetics_csv_with_its_videos_in_s3_looked_at_by_vidclf_data(s3, tiny_data, tmp_path, capsys):
+    """Annotations on disk, videos in the bucket: the remote index finds them (one missing), and the
+    content hash (two ranged reads per object) finds a video that is also in the val split."""
+    rows = ["label,youtube_id,time_start,time_end,split"]
+    for i, motion in enumerate(("falling", "rising", "sideways")):
+        source = tiny_data / "val" / motion / f"{motion}.mp4"
+        s3.put(f"k400/train/{motion}/vid{i:08d}_{10:06d}_{20:06d}.mp4", source.read_bytes())
+        rows.append(f"{motion},vid{i:08d},10,20,train")
+    rows.append("rising,gone0000000,0,10,train")
+    annotations = tmp_path / "train.csv"
+    annotations.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "look"
+    assert vidclf("data", "--data.train", annotations, "--data.videos_root", "s3://videos/k400",
+                  "--data.val", "s3://videos/tiny/val", "--output", out) == 0
+    assert "train: 3 samples of 3 videos, 3 classes" in capsys.readouterr().out
+    files = {r["path"]: r["status"] for r in read_csv(out / "files.csv")}
+    assert files["s3://videos/k400/train/rising/vid00000001_000010_000020.mp4"] == "ok"
+    assert any(p.startswith("s3://videos/k400") and "gone0000000" in p and s.startswith("missing") for p, s in files.items())
+    from vidclf.data.scan import content_hash
+
+    assert content_hash("s3://videos/tiny/val/rising/rising.mp4") == content_hash(str(tiny_data / "val/rising/rising.mp4"))
+    duplicates = {(d["split"], d["path"]) for d in read_csv(out / "duplicates.csv")}
+    assert ("val", "s3://videos/tiny/val/rising/rising.mp4") in duplicates
+    assert ("train", "s3://videos/k400/train/rising/vid00000001_000010_000020.mp4") in duplicates
+
+
+def test_a_run_directory_in_object_storage_is_refused_before_any_work(tiny_data, capsys):
+    assert vidclf("fit", *TINY, *QUIET, "--data.train", tiny_data / "train",
+                  "--trainer.default_root_dir", "s3://videos/runs") == 2
+    assert "--trainer.default_root_dir s3://videos/runs: run directories are written to local" in capsys.readouterr().err
 
 
 class Flaky(SimpleHTTPRequestHandler):

@@ -21,15 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import QUIET, SHARED_VIDEOS, read_csv, run_example, vidclf
+from conftest import QUIET, SHARED_VIDEOS, free_port, read_csv, run_example, vidclf
 
 CHROMIUM = "/usr/bin/chromium"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:

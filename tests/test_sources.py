@@ -100,6 +100,29 @@ def test_scan_finds_bad_videos_and_remembers(tmp_path, monkeypatch):
     assert calls == [str(good)]
 
 
+def test_a_run_scanning_meanwhile_keeps_its_entries_in_the_shared_store(tmp_path, monkeypatch):
+    """Run B finishes its scan while run A is still checking: A's save keeps B's entries (it reads the
+    store again under a lock), so neither run checks the other's videos again next time."""
+    from vidclf.data import scan as scan_module
+
+    a, b = tmp_path / "a.mp4", tmp_path / "b.mp4"
+    a.write_bytes(b"a" * 100)
+    b.write_bytes(b"b" * 100)
+    store = tmp_path / "scan.json"
+
+    def probe(path):
+        if path == str(a):  # run A is checking a.mp4 when run B scans b.mp4 and saves
+            scan_module.facts([str(b)], store)
+        return {"error": ""}
+
+    monkeypatch.setattr(scan_module, "probe", probe)
+    scan_module.facts([str(a)], store)
+    checked = []
+    monkeypatch.setattr(scan_module, "probe", lambda p: checked.append(p) or {"error": ""})
+    scan_module.facts([str(a), str(b)], store)
+    assert checked == []
+
+
 def test_containers_found_by_content_whatever_their_name(tmp_path):
     import numpy as np
 

@@ -139,7 +139,13 @@ class VidclfCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         sub = self.config.get("subcommand")
-        storage.configure((self.config[sub] if sub else self.config).data.get("storage_options"))  # for the model's weights too
+        config = self.config[sub] if sub else self.config
+        storage.configure(config.data.get("storage_options"))  # for the model's weights too
+        root = config.trainer.get("default_root_dir") or ""
+        if storage.is_remote(root):
+            raise VidclfError(f"--trainer.default_root_dir {root}: run directories are written to local or shared "
+                              f"disk; pass a local folder and copy the run afterwards (predict and export "
+                              f"--output may be URLs)")
         if self.subcommand in OUTSIDE_RUNS:
             self.save_config_callback = None  # no run directory for these
         if self.resume_version:

@@ -44,7 +44,8 @@ def build_backbone(name: str, num_classes: int, dropout: float = 0.5, pretrained
     """Backbone `name` with a fresh `num_classes`-way head; it takes normalised float clips
     (B, C, T, H, W) and returns logits (B, K), whatever the family."""
     spec = get_spec(name)
-    if isinstance(pretrained, str) and storage.is_remote(pretrained):  # a weight file in object storage
+    zoo_url = spec.family not in ("hf", "timm") and str(pretrained).startswith(("http://", "https://"))
+    if isinstance(pretrained, str) and storage.is_remote(pretrained) and not zoo_url:  # (the zoo downloads URLs itself)
         try:
             pretrained = str(storage.local_copy(pretrained))
         except OSError as err:

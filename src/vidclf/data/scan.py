@@ -5,6 +5,7 @@ nothing."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -20,6 +21,7 @@ from vidclf.data.decode import VideoReader, failure
 from vidclf.data.segments import file_of
 
 DEFAULT_STORE = Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "vidclf" / "scan.json"
+REMOTE_THREADS = 8  # scan threads per core when files are remote
 HASHED = 64 * 1024  # bytes hashed from each end of a file (with its size): copies match, whatever the size
 
 
@@ -45,9 +47,10 @@ def content_hash(path: str) -> str:
     try:
         size = storage.info(path)["size"] if storage.is_remote(path) else os.path.getsize(path)
         digest.update(str(size).encode())
-        if storage.is_remote(path):  # two ranged reads
-            digest.update(storage.read_bytes(path, 0, min(size, HASHED)))
-            digest.update(storage.read_bytes(path, max(size - HASHED, min(size, HASHED)), size))
+        if storage.is_remote(path):  # the same bytes, in one or two ranged reads
+            digest.update(storage.read_bytes(path, 0, min(size, 2 * HASHED) if size <= 2 * HASHED else HASHED))
+            if size > 2 * HASHED:
+                digest.update(storage.read_bytes(path, size - HASHED, size))
         else:
             with open(path, "rb") as f:
                 digest.update(f.read(HASHED))
@@ -79,13 +82,16 @@ def facts(paths: list[str], store: Path = DEFAULT_STORE, workers: Optional[int] 
             entry = known.get(keys[path]) if isinstance(known.get(keys[path]), dict) else probe(path)
             return {**entry, "hash": content_hash(path)} if hashes else entry
 
-        # PyAV releases the GIL while demuxing and decoding, so threads run in parallel
-        with ThreadPoolExecutor(workers or os.cpu_count() or 2) as pool:
+        # PyAV releases the GIL while demuxing and decoding, so threads run in parallel; remote objects
+        # mostly wait on the network, so more threads than cores keep the cores busy
+        remote = any(storage.is_remote(p) for p in todo)
+        with ThreadPoolExecutor(workers or (os.cpu_count() or 2) * (REMOTE_THREADS if remote else 1)) as pool:
             results = list(tqdm(pool.map(work, todo), total=len(todo), desc="vidclf: checking videos",
                                 unit="video", disable=len(todo) < 20))
         found = dict(zip(todo, results))
-        known.update({keys[p]: entry for p, entry in found.items() if keys[p]})
-        _save(store, known)
+        new = {keys[p]: entry for p, entry in found.items() if keys[p]}
+        known.update(new)
+        _save(store, new)
         return {p: found.get(p) or known[keys[p]] for p in paths}
     return {p: known[keys[p]] for p in paths}
 
@@ -106,11 +112,16 @@ def _load(store: Path) -> dict:
         return {}
 
 
-def _save(store: Path, known: dict) -> None:
+def _save(store: Path, new: dict) -> None:
+    """Add `new` entries to the store: under a lock, what other runs wrote meanwhile is read again and
+    kept; the file is replaced whole (renamed), so a reader never sees half of it."""
     try:
         store.parent.mkdir(parents=True, exist_ok=True)
-        tmp = store.with_name(f".{store.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(known))
-        os.replace(tmp, store)
+        with open(store.with_name(f".{store.name}.lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+            known = {**_load(store), **new}
+            tmp = store.with_name(f".{store.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(known))
+            os.replace(tmp, store)
     except OSError:
         pass  # a read-only cache folder only costs a rescan next time

@@ -6,7 +6,9 @@ AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL, ~/.aws, AWS_PROFILE ...); `--data.storage_o
 rest. Nothing here prints or stores them.
 
 Reading a video: an object up to WHOLE_MAX bytes is fetched in one request and decoded from memory;
-a larger one is read in ranges with read-ahead (benchmarks/remote.py measured both). Transient
+a larger one is read in BLOCK-sized ranges, the last CACHED bytes of them kept, so the header, the index
+at the end and the clip's span are each fetched once (benchmarks/remote.py measured both). Sizes
+and ETags come from the folder's listing, so opening an object costs no HEAD request. Transient
 failures (connection errors, timeouts, 5xx, throttling) are retried with exponential backoff; a
 missing or forbidden object raises at once with a one-line reason.
 """
@@ -17,6 +19,7 @@ import hashlib
 import io
 import os
 import posixpath
+import re
 import shutil
 import tempfile
 import time
@@ -25,16 +28,20 @@ from pathlib import Path
 from typing import Callable, Iterator, Optional, TypeVar
 
 WHOLE_MAX = 16 * 2**20  # bytes: objects up to this size are fetched whole (one request)
-BLOCK = 4 * 2**20  # bytes: read-ahead of ranged reads (one request per block)
+BLOCK = 4 * 2**20  # bytes: one ranged read
+CACHED = 32 * 2**20  # bytes of blocks kept per open object
 RETRIES = 5  # tries of a transient failure; waits 0.5, 1, 2, 4 s between them
 OPTIONS: dict = {}  # --data.storage_options, set by the data module (inherited by forked workers)
 _INFO: dict[str, dict] = {}  # url -> {size, etag, mtime}, filled by listings so keys need no request
+_LISTINGS: dict[str, list] = {}  # folder url -> files_below (a data set root serves train, val and test)
+URL = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*)://.")
 T = TypeVar("T")
 
 
 def is_remote(path: str) -> bool:
-    """Whether `path` is a URL of a remote filesystem (not a local path or file://)."""
-    return "://" in str(path) and not str(path).startswith("file://")
+    """Whether `path` is a URL of a remote filesystem (scheme://..., not file://)."""
+    scheme = URL.match(str(path))
+    return bool(scheme) and scheme.group(1).lower() != "file"
 
 
 def configure(options: Optional[dict]) -> None:
@@ -87,16 +94,16 @@ def filesystem(url: str):
                       f"(s3fs, gcsfs, adlfs, aiohttp)") from None
 
 
-def retrying(call: Callable[[], T], what: str) -> T:
+def retrying(call: Callable[[], T]) -> T:
     """call(), retried with exponential backoff on transient failures; others raise at once."""
-    for attempt in range(RETRIES):
+    for attempt in range(RETRIES - 1):
         try:
             return call()
-        except Exception as err:  # noqa: BLE001 - sorted into transient or not below
-            if not transient(err) or attempt == RETRIES - 1:
+        except Exception as err:  # noqa: BLE001 - sorted into transient or not
+            if not transient(err):
                 raise
             time.sleep(0.5 * 2**attempt)
-    raise AssertionError(what)  # unreachable
+    return call()
 
 
 def transient(err: BaseException) -> bool:
@@ -125,7 +132,7 @@ def info(url: str) -> dict:
     """{size, etag, mtime} of a remote object (from its listing when there was one)."""
     if url not in _INFO:
         fs, path = filesystem(url)
-        found = retrying(lambda: fs.info(path), url)
+        found = retrying(lambda: fs.info(path))
         if found.get("type") == "directory":
             raise IsADirectoryError(url)
         _remember(url, found)
@@ -135,7 +142,7 @@ def info(url: str) -> dict:
 def _remember(url: str, found: dict) -> None:
     etag = found.get("ETag") or found.get("etag") or found.get("md5Hash") or found.get("content_md5") or ""
     mtime = found.get("LastModified") or found.get("mtime") or found.get("last_modified") or found.get("updated")
-    _INFO[url] = {"size": int(found.get("size") or 0), "etag": str(etag).strip('"'), "mtime": str(mtime or "")}
+    _INFO[url] = {"size": int(found.get("size") or 0), "etag": str(etag), "mtime": str(mtime or "")}
 
 
 def identity(path: str) -> str:
@@ -143,19 +150,26 @@ def identity(path: str) -> str:
     Raises OSError when the file or object does not exist."""
     if is_remote(path):
         found = info(path)
-        return f"{path}|{found['etag']}|{found['size']}|{found['mtime']}"
+        return f"{path}|{found['etag'].strip(chr(34))}|{found['size']}|{found['mtime']}"
     stat = os.stat(path)
     return f"{os.path.realpath(path)}|{stat.st_size}|{stat.st_mtime_ns}"
 
 
 def open_video(url: str) -> io.IOBase:
     """A seekable binary file object of a remote video for PyAV: the whole object in memory when it
-    is small, else ranged reads with read-ahead (each retried on transient failures)."""
-    size = info(url)["size"]
+    is small, else block reads kept in an LRU (each retried on transient failures)."""
+    known = info(url)
+    size = known["size"]
     fs, path = filesystem(url)
     if size <= WHOLE_MAX:
-        return io.BytesIO(retrying(lambda: fs.cat_file(path), url))
-    return _Ranged(retrying(lambda: fs.open(path, "rb", block_size=BLOCK, cache_type="readahead"), url), url)
+        # with the range given: s3fs asks for the size first otherwise (a HEAD before every GET)
+        return io.BytesIO(retrying(lambda: fs.cat_file(path, start=0, end=size)))
+    # blocks kept (LRU): the header, the index at the end and the clip's span are each fetched once;
+    # the size given saves the HEAD request opening would make
+    file = retrying(lambda: fs.open(path, "rb", block_size=BLOCK, cache_type="blockcache", size=size,
+                                    cache_options={"maxblocks": max(2, CACHED // BLOCK)}))
+    file.details = {"name": path, "type": "file", "size": size, "ETag": known["etag"]}  # as listed: no HEAD
+    return _Ranged(file, url)
 
 
 class _Ranged(io.RawIOBase):
@@ -183,7 +197,7 @@ class _Ranged(io.RawIOBase):
             self.file.seek(where)
             return self.file.read(size)
 
-        return retrying(again, self.url)
+        return retrying(again)
 
     def readinto(self, buffer) -> int:
         data = self.read(len(buffer))
@@ -198,7 +212,7 @@ class _Ranged(io.RawIOBase):
 def read_bytes(url: str, start: int = 0, end: Optional[int] = None) -> bytes:
     """Bytes [start, end) of a remote object (all by default)."""
     fs, path = filesystem(url)
-    return retrying(lambda: fs.cat_file(path, start=start, end=end), url)
+    return retrying(lambda: fs.cat_file(path, start=start, end=end))
 
 
 def read_text(url: str) -> str:
@@ -209,7 +223,7 @@ def kind(url: str) -> str:
     """'file', 'directory' or 'missing' for a remote URL (a prefix with objects below is a directory)."""
     fs, path = filesystem(url)
     try:
-        found = retrying(lambda: fs.info(path), url)
+        found = retrying(lambda: fs.info(path))
     except FileNotFoundError:
         return "missing"
     if found.get("type") == "directory":
@@ -220,9 +234,11 @@ def kind(url: str) -> str:
 
 def files_below(url: str) -> list[tuple[tuple[str, ...], str]]:
     """(parts relative to `url`, url) of every object below the folder `url`, sorted; one listing
-    (paged by the server), which also records each object's size and ETag."""
+    (paged by the server, once per process), which also records each object's size and ETag."""
+    if url in _LISTINGS:
+        return _LISTINGS[url]
     fs, path = filesystem(url)
-    found = retrying(lambda: fs.find(path, detail=True), url)
+    found = retrying(lambda: fs.find(path, detail=True))
     base, prefix = path.rstrip("/"), url.rstrip("/")
     items = []
     for key, entry in sorted(found.items()):
@@ -232,6 +248,7 @@ def files_below(url: str) -> list[tuple[tuple[str, ...], str]]:
         child = f"{prefix}/{relative}"
         _remember(child, entry)
         items.append((tuple(relative.split("/")), child))
+    _LISTINGS[url] = items
     return items
 
 
@@ -243,15 +260,22 @@ def join(base: str, relative: str) -> str:
     return f"{protocol}://{posixpath.normpath(f'{path}/{relative}')}"
 
 
+class UrlFolder(str):
+    """A remote folder's URL that joins like a Path: UrlFolder("s3://b/videos") / "a.mp4"."""
+
+    def __truediv__(self, relative) -> "UrlFolder":
+        return UrlFolder(join(self, str(relative)))
+
+
 def local_copy(url: str, cache: Optional[Path] = None) -> Path:
     """A local copy of a remote file or folder (a checkpoint, a save_pretrained folder), downloaded
     once per version of it (ETags and sizes) into ~/.cache/vidclf/remote."""
     cache = cache or Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "vidclf" / "remote"
     fs, path = filesystem(url)
     path = path.rstrip("/")
-    found = retrying(lambda: fs.info(path), url)
+    found = retrying(lambda: fs.info(path))
     folder = found.get("type") == "directory"
-    entries = retrying(lambda: fs.find(path, detail=True), url) if folder else {path: found}
+    entries = retrying(lambda: fs.find(path, detail=True)) if folder else {path: found}
     stamp = sorted((k, str(e.get("ETag") or e.get("etag") or ""), e.get("size")) for k, e in entries.items())
     target = cache / hashlib.sha1(f"{url}|{stamp}".encode()).hexdigest()[:16] / path.rsplit("/", 1)[-1]
     if not target.exists():
@@ -259,7 +283,7 @@ def local_copy(url: str, cache: Optional[Path] = None) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(tmp, ignore_errors=True)
         retrying(lambda: fs.get(path + "/" if folder else path, str(tmp) + ("/" if folder else ""),
-                                recursive=folder), url)
+                                recursive=folder))
         os.replace(tmp, target)
     return target
 
@@ -275,7 +299,7 @@ def written_locally(*paths: str) -> Iterator[list[str]]:
         if is_remote(path) and os.path.exists(there):
             fs, key = filesystem(path)
             try:
-                retrying(lambda: fs.put_file(there, key), path)
+                retrying(lambda: fs.put_file(there, key))
             except OSError as err:  # the work is not lost: the file stays where it was written
                 raise OSError(f"could not upload {path} ({reason(err)}); it is kept at {there}") from None
     shutil.rmtree(folder, ignore_errors=True)

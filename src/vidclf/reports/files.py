@@ -48,8 +48,8 @@ def _check_remote_output(url: str, overwrite: bool) -> None:
             raise VidclfError(f"{url} already exists; choose another --output or pass --overwrite true")
         fs, path = storage.filesystem(url)
         probe = f"{path.rsplit('/', 1)[0]}/.vidclf-probe-{os.getpid()}"
-        storage.retrying(lambda: fs.pipe_file(probe, b""), url)
-        storage.retrying(lambda: fs.rm_file(probe), url)
+        storage.retrying(lambda: fs.pipe_file(probe, b""))
+        storage.retrying(lambda: fs.rm_file(probe))
     except OSError as err:
         raise VidclfError(f"cannot write {url}: {storage.reason(err)}") from None
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+from vidclf.data import storage
 from vidclf.data.formats import activitynet, charades, kinetics, labelstudio, ssv2, ucf_hmdb
 from vidclf.data.formats.common import load_json
 
@@ -50,7 +51,9 @@ def recognise(path: Path) -> Optional[str]:
 
 def read(name: str, path: Path, videos_root: Optional[str], split_number: int) -> list[dict]:
     """The rows of annotation file `path` in format `name`; a video the annotations name that is not
-    on disk is a row with a "missing" reason."""
+    on disk is a row with a "missing" reason. `videos_root` may be a URL (s3://...)."""
+    if videos_root and storage.is_remote(videos_root):
+        return READERS[name](path, storage.UrlFolder(videos_root), split_number)
     root = Path(videos_root) if videos_root else (path if path.is_dir() else path.parent)
     return READERS[name](path, root, split_number)
 

@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+from vidclf.data import storage
 from vidclf.data.sources import VIDEO_EXTENSIONS
 from vidclf.errors import VidclfError
 
@@ -28,8 +29,15 @@ def shape_error(path: Path, fmt: str, expected: str) -> VidclfError:
 @functools.lru_cache(maxsize=8)
 def index_videos(root: Path) -> dict[str, str]:
     """{file name without extension: path} of every video under `root` (searched once per process,
-    recursively: a split's rows, its val and test rows and the scan all use the one listing)."""
+    recursively: a split's rows, its val and test rows and the scan all use the one listing); a URL
+    folder is listed remotely."""
     found: dict[str, str] = {}
+    if storage.is_remote(str(root)):
+        for parts, url in storage.files_below(str(root)):
+            stem, dot, ext = parts[-1].rpartition(".")
+            if dot and f".{ext.lower()}" in VIDEO_EXTENSIONS:
+                found.setdefault(stem, url)
+        return found
     for folder, _, files in sorted(os.walk(root, followlinks=True)):
         for name in sorted(files):
             stem, dot, ext = name.rpartition(".")
