@@ -197,6 +197,7 @@ def test_bad_input_gives_one_clear_line(args, expected, trained, tiny_data, tmp_
     assert len(err) == 1 and err[0].startswith("vidclf: error: ") and expected in err[0], err
 
 
+@pytest.mark.slow  # three fresh interpreters (about 23 s)
 def test_console_script_and_module_entry_points():
     import subprocess
     import sys

@@ -231,6 +231,35 @@ def test_https_style_urls_survive_a_server_that_fails_each_first_request(trained
 
 
 @pytest.mark.slow
+def test_weights_from_the_bucket_load_as_from_disk(s3, tiny_data, tmp_path):
+    """--model.pretrained s3://... (a zoo weight file) and hf:s3://... (a save_pretrained folder): one
+    training step from each gives the same checkpoint as from the local copies."""
+    import torch
+    from pytorchvideo.models.hub import x3d_xs
+
+    from tiny_models import tiny_hf
+
+    weights = tmp_path / "X3D_XS.pyth"
+    torch.save({"model_state": x3d_xs().state_dict()}, weights)
+    s3.put("weights/X3D_XS.pyth", weights.read_bytes())
+    folder = tiny_hf("videomae", tmp_path / "videomae")
+    s3.put_tree(folder, "models/videomae")
+    step = [*QUIET, "--data.train", tiny_data / "train", "--trainer.max_steps", "1"]
+    hf = ["--data.batch_size", "4", "--data.num_workers", "0", "--data.num_clips", "2"]
+    runs = {}
+    for name, args in (("zoo_local", [*TINY, "--model.pretrained", weights]),
+                       ("zoo_s3", [*TINY, "--model.pretrained", "s3://videos/weights/X3D_XS.pyth"]),
+                       ("hf_local", ["--model.backbone", f"hf:{folder}", "--model.pretrained", "true", *hf]),
+                       ("hf_s3", ["--model.backbone", "hf:s3://videos/models/videomae", "--model.pretrained", "true",
+                                  *hf])):
+        assert vidclf("fit", *args, *step, "--trainer.default_root_dir", tmp_path / name) == 0, name
+        runs[name] = torch.load(tmp_path / name / "version_0/checkpoints/last.ckpt", weights_only=True)["state_dict"]
+    for kind in ("zoo", "hf"):
+        local, remote = runs[f"{kind}_local"], runs[f"{kind}_s3"]
+        assert local.keys() == remote.keys() and all(torch.equal(local[k], remote[k]) for k in local), kind
+
+
+@pytest.mark.slow
 def test_fit_validate_predict_export_with_everything_in_s3(s3, tmp_path, capsys):
     """Training data, checkpoint, predictions and the exported model all in the bucket; a local frame
     cache; secrets given as storage options never reach a file."""
