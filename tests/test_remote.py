@@ -116,6 +116,12 @@ def test_predict_reads_a_remote_folder_and_a_remote_list_reporting_the_corrupt_a
     assert "missing: no such object" in rows["s3://videos/tiny/val/sideways/gone.mp4"]["status"]
     assert [r["status"] for r in rows.values()].count("ok") == 3
 
+    out = tmp_path / "glob.csv"
+    assert vidclf("predict", "--ckpt_path", trained / "checkpoints" / "best.ckpt", *QUIET,
+                  "--data.predict", "s3://videos/tiny/val/*/*.webm", "--output", out) == 0
+    assert [r["path"] for r in read_csv(out)] == [f"s3://videos/tiny/val/{m}/{m}.webm"
+                                                  for m in ("falling", "rising", "sideways")]
+
 
 def test_remote_predictions_equal_local_ones(s3, trained, tiny_data, tmp_path):
     ckpt = trained / "checkpoints" / "best.ckpt"
