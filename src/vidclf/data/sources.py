@@ -73,10 +73,10 @@ def labelled_videos(source: str, split: Optional[str] = None, videos_root: Optio
         >>> labelled_videos("data/train").items  # data/train/<class>/*.mp4
         [('data/train/jump/a.mp4', 'jump'), ...]
     """
-    from vidclf.data import formats
+    from vidclf.data import formats, remote_sources
 
     if storage.is_remote(source):
-        listing = _remote_labelled(source, split, videos_root, multi_label, allow_empty)
+        listing = remote_sources.labelled_videos(source, split, videos_root, multi_label, allow_empty)
         _no_duplicates(source, [p for p, _ in listing.items])
         return listing
     root = _existing(source, LABELLED_HELP)
@@ -86,7 +86,7 @@ def labelled_videos(source: str, split: Optional[str] = None, videos_root: Optio
         if split and any(r.get("split") for r in rows):
             rows = [r for r in rows if r.get("split") == split]
         missing = [(r["path"], r["missing"]) for r in rows if "missing" in r]
-        listing = _from_rows([r for r in rows if "missing" not in r], source, root, split, multi_label, allow_empty)
+        listing = from_rows([r for r in rows if "missing" not in r], source, root, split, multi_label, allow_empty)
         if not listing.items and missing:
             raise VidclfError(f"{source}: none of the {len(missing)} videos it names{f' for {split}' if split else ''} "
                               f"is on disk ({missing[0][1]}); set --data.videos_root to the folder holding them")
@@ -102,7 +102,7 @@ def labelled_videos(source: str, split: Optional[str] = None, videos_root: Optio
         if multi_label:
             listing.items = [(p, (label,)) for p, label in listing.items]
     else:
-        listing = _from_rows(_read_list(root, need_label=True, videos_root=videos_root), source, root, split,
+        listing = from_rows(read_list(root, need_label=True, videos_root=videos_root), source, root, split,
                              multi_label, allow_empty)
     listing.ignored += missing
     if not listing.items:
@@ -120,7 +120,7 @@ def _format(root: Path, given: str) -> Optional[str]:
     return formats.recognise(root)
 
 
-def _from_rows(rows: list[dict], source: str, root: Path, split: Optional[str], multi_label: Optional[bool],
+def from_rows(rows: list[dict], source: str, root: Path, split: Optional[str], multi_label: Optional[bool],
                allow_empty: bool) -> Listing:
     """(path, label or label set) items of list rows, those of `split` when rows name splits."""
     if split and any(r.get("split") for r in rows):
@@ -176,10 +176,10 @@ def has_split(source: Optional[str], split: str, format: str = "auto", videos_ro
               split_number: int = 1) -> bool:
     """Whether `source` (a data set root folder, a list with a split column, or annotations naming
     splits) holds `split` videos."""
-    from vidclf.data import formats
+    from vidclf.data import formats, remote_sources
 
     if source and storage.is_remote(source):
-        return _remote_has_split(source, split)
+        return remote_sources.has_split(source, split)
     path = Path(source).expanduser() if source else None
     if path is None or not path.exists():
         return False
@@ -190,7 +190,7 @@ def has_split(source: Optional[str], split: str, format: str = "auto", videos_ro
         return split in _split_folders(path)
     if path.suffix.lower() not in LIST_SUFFIXES:
         return False
-    return any(r.get("split") == split for r in _read_list(path, need_label=False))
+    return any(r.get("split") == split for r in read_list(path, need_label=False))
 
 
 def _split_folders(root: Path) -> dict[str, Path]:
@@ -202,11 +202,14 @@ def _split_folders(root: Path) -> dict[str, Path]:
 
 def unlabelled_videos(sources: Union[str, list[str]], videos_root: Optional[str] = None) -> Listing:
     """Video paths to predict on, in the order given: each source is a file, a folder searched
-    recursively, a glob pattern (quoted, e.g. 'clips/**/*.mp4') or a CSV with a path column."""
+    recursively, a glob pattern (quoted, e.g. 'clips/**/*.mp4') or a CSV with a path column; any of
+    them may be a URL (s3://...)."""
+    from vidclf.data import remote_sources
+
     listing = Listing()
     for source in [sources] if isinstance(sources, str) else sources:
         if storage.is_remote(source):
-            found = _remote_unlabelled(source, videos_root)
+            found = remote_sources.unlabelled_videos(source, videos_root)
         elif glob.has_magic(source) and not Path(source).exists():
             matches = sorted(glob.glob(source, recursive=True))
             if not matches:
@@ -235,7 +238,7 @@ def _unlabelled(source: str, videos_root: Optional[str]) -> Listing:
             raise VidclfError(f"{source}: no video files found (looked for {', '.join(sorted(VIDEO_EXTENSIONS))})")
         return Listing([str(p) for p in videos], ignored)
     if root.suffix.lower() in LIST_SUFFIXES:
-        return Listing([r["path"] for r in _read_list(root, need_label=False, videos_root=videos_root)])
+        return Listing([r["path"] for r in read_list(root, need_label=False, videos_root=videos_root)])
     return Listing([str(root)])
 
 
@@ -283,7 +286,7 @@ def _from_class_folders(root: Path) -> Listing:
     return listing
 
 
-def _read_list(path: Union[Path, str], need_label: bool, videos_root: Optional[str] = None) -> list[dict]:
+def read_list(path: Union[Path, str], need_label: bool, videos_root: Optional[str] = None) -> list[dict]:
     """Rows {path, label or labels, split, line} of a CSV/TSV with a header or of JSON Lines objects,
     needing `path` (and `label` or `labels` when labels are needed). Relative paths are taken relative
     to `videos_root`, else to the list's folder (a remote list's too); URLs are kept as they are."""
@@ -384,81 +387,3 @@ def _remote_text(url: str) -> str:
         raise VidclfError(f"{url}: {storage.reason(err)}") from None
     except UnicodeDecodeError:
         raise VidclfError(f"{url}: not a UTF-8 text list; pass a CSV/TSV/JSONL file") from None
-
-
-def _remote_tree(url: str, fix: str) -> Optional[list[tuple[tuple[str, ...], str]]]:
-    """The objects below the remote folder `url` (None: `url` is one object), or one line saying why not."""
-    try:
-        what = storage.kind(url)
-        if what == "missing":
-            raise VidclfError(f"{url}: no such object or folder; {fix}")
-        return storage.files_below(url) if what == "directory" else None
-    except OSError as err:
-        raise VidclfError(f"{url}: {storage.reason(err)}") from None
-
-
-def _remote_labelled(source: str, split: Optional[str], videos_root: Optional[str], multi_label: Optional[bool],
-                     allow_empty: bool) -> Listing:
-    """As labelled_videos, for a remote class-per-folder tree, data set root or list."""
-    tree = _remote_tree(source, LABELLED_HELP)
-    if tree is None:
-        rows = _read_list(source, need_label=True, videos_root=videos_root)
-        listing = _from_rows(rows, source, Path(source), split, multi_label, allow_empty)
-    else:
-        split_of = {name: s for s, names in SPLIT_NAMES.items() for name in names}
-        if tree and all(len(parts) > 1 and parts[0].lower() in split_of for parts, _ in tree):
-            splits = {split_of[parts[0].lower()] for parts, _ in tree}  # a data set root: ROOT/<split>/<class>/...
-            wanted = split or "train"
-            if wanted not in splits:
-                raise VidclfError(f"{source} holds split folders {sorted(splits)} but none for {wanted} "
-                                  f"({' or '.join(SPLIT_NAMES[wanted])}); pass --data.{wanted} PATH")
-            tree = [(parts[1:], url) for parts, url in tree if parts[0].lower() in SPLIT_NAMES[wanted]]
-        listing = Listing()
-        for parts, url in tree:
-            if len(parts) < 2 or parts[0].startswith("."):
-                listing.ignored.append((url, "not inside a class folder"))
-            elif any(p.startswith(".") for p in parts) or not is_video_name(Path(parts[-1])):
-                listing.ignored.append((url, "hidden file" if parts[-1].startswith(".") else
-                                        f"not a video file name ({Path(parts[-1]).suffix or 'no extension'})"))
-            else:
-                listing.items.append((url, (parts[0],) if multi_label else parts[0]))
-    if not listing.items:
-        raise VidclfError(f"{source}: no videos found{f' for split {split!r}' if split else ''}; {LABELLED_HELP}")
-    return listing
-
-
-def _remote_has_split(source: str, split: str) -> bool:
-    try:
-        tree = _remote_tree(source, LABELLED_HELP)
-    except VidclfError:
-        return False
-    if tree is None:
-        return Path(source).suffix.lower() in LIST_SUFFIXES and any(
-            r.get("split") == split for r in _read_list(source, need_label=False))
-    return any(len(parts) > 1 and parts[0].lower() in SPLIT_NAMES[split] for parts, _ in tree)
-
-
-def _remote_unlabelled(source: str, videos_root: Optional[str]) -> Listing:
-    """Videos to predict on at a remote URL: one video, every video below a folder, a list, or a glob."""
-    fix = "pass a video, a folder of videos, a glob or a CSV with a path column"
-    if glob.has_magic(source.split("://", 1)[1]):
-        try:
-            fs, path = storage.filesystem(source)
-            protocol = source.split("://", 1)[0]
-            matches = sorted(f"{protocol}://{m}" for m in fs.glob(path))
-        except OSError as err:
-            raise VidclfError(f"{source}: {storage.reason(err)}") from None
-        if not matches:
-            raise VidclfError(f"{source}: the pattern matches no objects; check it")
-        return Listing(matches)
-    tree = _remote_tree(source, fix)
-    if tree is None:
-        if Path(source).suffix.lower() in LIST_SUFFIXES:
-            return Listing([r["path"] for r in _read_list(source, need_label=False, videos_root=videos_root)])
-        return Listing([source])
-    videos = [url for parts, url in tree if is_video_name(Path(parts[-1])) and not
-              any(p.startswith(".") for p in parts)]
-    if not videos:
-        raise VidclfError(f"{source}: no video files found (looked for {', '.join(sorted(VIDEO_EXTENSIONS))})")
-    kept = set(videos)
-    return Listing(videos, [(url, "not a video file name") for _, url in tree if url not in kept])
