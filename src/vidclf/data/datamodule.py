@@ -12,12 +12,12 @@ from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, Sampler
 
 from vidclf.backbones import get_spec
+from vidclf.data import storage
 from vidclf.data.cache import FrameCache
 from vidclf.data.dataset import ClipSettings, EpochSampler, VideoClips, VideoWindows, collate
 from vidclf.data.scan import scan
 from vidclf.data.segments import file_of
 from vidclf.data.formats import NAMES as FORMAT_NAMES
-from vidclf.data import storage
 from vidclf.data.sources import check_disjoint, has_split, labelled_videos, unlabelled_videos
 from vidclf.errors import VidclfError
 from vidclf.ranges import ClosedUnitInterval, HoldOut, NonNegativeInt, PositiveInt, store_plain

@@ -71,7 +71,7 @@ class VideoReader:
             self.info = VideoInfo(self._duration(), self.stream.codec_context.width,
                                   self.stream.codec_context.height)
         except Exception as err:  # a damaged header can trip any step of opening: the file gets a row
-            self.close()
+            self.__exit__()
             if isinstance(err, DecodeError):
                 raise err
             raise DecodeError(storage.reason(err) if self.file is None and storage.is_remote(path)
@@ -107,13 +107,13 @@ class VideoReader:
             self.container.close()
             self.container = None
 
-    def __exit__(self, *exc) -> None:
-        self.close()
-        if self.file is not None:
-            self.file.close()
-
     def __enter__(self) -> "VideoReader":
         return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+        if self.file is not None:  # a remote object's bytes or block cache
+            self.file.close()
 
     def _duration(self) -> float:
         s = self.stream

@@ -47,7 +47,8 @@ class UnlabelledVideos(VideoDataModule):
     """
 
     def __init__(self, train: Union[str, list[str], None] = None, val: Union[str, list[str], None] = None,
-                 videos_root: Optional[str] = None, storage_options: Optional[dict] = None, max_failed: ClosedUnitInterval = 0.25, scan: bool = True,
+                 videos_root: Optional[str] = None, storage_options: Optional[dict] = None,
+                 max_failed: ClosedUnitInterval = 0.25, scan: bool = True,
                  cache: Optional[str] = None, frames: PositiveInt = 16, rate: PositiveInt = 4, crop: PositiveInt = 112,
                  resize: Optional[PositiveInt] = None,
                  train_resize: Optional[tuple[PositiveInt, PositiveInt]] = None, hflip: bool = True,
