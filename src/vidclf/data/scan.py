@@ -48,7 +48,7 @@ def content_hash(path: str) -> str:
         size = storage.info(path)["size"] if storage.is_remote(path) else os.path.getsize(path)
         digest.update(str(size).encode())
         if storage.is_remote(path):  # the same bytes, in one or two ranged reads
-            digest.update(storage.read_bytes(path, 0, min(size, 2 * HASHED) if size <= 2 * HASHED else HASHED))
+            digest.update(storage.read_bytes(path, 0, size if size <= 2 * HASHED else HASHED))
             if size > 2 * HASHED:
                 digest.update(storage.read_bytes(path, size - HASHED, size))
         else:

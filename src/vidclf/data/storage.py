@@ -27,11 +27,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Optional, TypeVar
 
+from vidclf.errors import VidclfError
+
 WHOLE_MAX = 16 * 2**20  # bytes: objects up to this size are fetched whole (one request)
 BLOCK = 4 * 2**20  # bytes: one ranged read
 CACHED = 32 * 2**20  # bytes of blocks kept per open object
 RETRIES = 5  # tries of a transient failure; waits 0.5, 1, 2, 4 s between them
-OPTIONS: dict = {}  # --data.storage_options, set by the data module (inherited by forked workers)
+OPTIONS: dict = {}  # protocol (or "*": every one) -> --data.storage_options; forked workers inherit it
 _INFO: dict[str, dict] = {}  # url -> {size, etag, mtime}, filled by listings so keys need no request
 _LISTINGS: dict[str, list] = {}  # folder url -> files_below (a data set root serves train, val and test)
 URL = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*)://.")
@@ -45,9 +47,16 @@ def is_remote(path: str) -> bool:
 
 
 def configure(options: Optional[dict]) -> None:
-    """Use `options` (a dict, or {protocol: dict}) for every remote filesystem opened from now on."""
+    """Use `options` (a dict, or {protocol: dict} when every key names a protocol) for every remote
+    filesystem opened from now on."""
+    import fsspec
+
+    known = set(fsspec.available_protocols())
     OPTIONS.clear()
-    OPTIONS.update(options or {})
+    if options and all(k in known for k in options):
+        OPTIONS.update(options)
+    elif options:
+        OPTIONS["*"] = options
 
 
 SECRET_WORDS = ("key", "secret", "token", "password", "credential", "sas", "signature", "auth")
@@ -84,9 +93,7 @@ def filesystem(url: str):
     import fsspec
 
     protocol = url.split("://", 1)[0]
-    known = set(fsspec.available_protocols())
-    per_protocol = bool(OPTIONS) and all(k in known for k in OPTIONS)
-    options = OPTIONS.get(protocol, {}) if per_protocol else OPTIONS
+    options = OPTIONS.get("*") or OPTIONS.get(protocol, {})
     try:
         return fsspec.core.url_to_fs(url, **options)
     except (ImportError, ValueError) as err:
@@ -221,14 +228,12 @@ def read_text(url: str) -> str:
 
 def kind(url: str) -> str:
     """'file', 'directory' or 'missing' for a remote URL (a prefix with objects below is a directory)."""
-    fs, path = filesystem(url)
     try:
-        found = retrying(lambda: fs.info(path))
+        info(url)
     except FileNotFoundError:
         return "missing"
-    if found.get("type") == "directory":
+    except IsADirectoryError:
         return "directory"
-    _remember(url, found)
     return "file"
 
 
@@ -291,15 +296,23 @@ def local_copy(url: str, cache: Optional[Path] = None) -> Path:
 @contextmanager
 def written_locally(*paths: str) -> Iterator[list[str]]:
     """Local paths to write `paths` to: remote ones in a temporary folder, uploaded when the block
-    ends without error (local paths are themselves)."""
+    ends without error (local paths are themselves). A failed upload is one line saying where the
+    file is kept; a failed block leaves nothing behind."""
+    if not any(is_remote(p) for p in paths):
+        yield list(paths)
+        return
     folder = tempfile.mkdtemp(prefix="vidclf-output-")
     local = [os.path.join(folder, f"{i}-{p.rsplit('/', 1)[-1]}") if is_remote(p) else p for i, p in enumerate(paths)]
-    yield local
+    try:
+        yield local
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     for path, there in zip(paths, local):
         if is_remote(path) and os.path.exists(there):
             fs, key = filesystem(path)
             try:
                 retrying(lambda: fs.put_file(there, key))
             except OSError as err:  # the work is not lost: the file stays where it was written
-                raise OSError(f"could not upload {path} ({reason(err)}); it is kept at {there}") from None
+                raise VidclfError(f"could not upload {path} ({reason(err)}); the file is kept at {there}") from None
     shutil.rmtree(folder, ignore_errors=True)
