@@ -27,10 +27,13 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from vidclf.backbones import get_spec
 from vidclf.data.cache import FrameCache
+from vidclf.data.clips import ClipSettings
+from vidclf.data.collate import collate
 from vidclf.data.datamodule import VideoDataModule
-from vidclf.data.dataset import ClipSettings, EpochSampler, VideoClips, collate
+from vidclf.data.datasets import VideoClips
+from vidclf.data.sampler import EpochSampler
+from vidclf.models.backbones import get_spec
 from vidclf.synthetic import render_motion, write_video
 
 SIZES = {"340x256": (340, 256, 8), "1280x720": (1280, 720, 4), "1920x1080": (1920, 1080, 2)}  # w, h, videos

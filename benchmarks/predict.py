@@ -19,9 +19,9 @@ import torch
 import torch.nn.functional as F
 
 from vidclf import VideoClassifier, VideoDataModule
-from vidclf.backbones import get_spec
+from vidclf.cli.trainer import VidclfTrainer
 from vidclf.data.sources import unlabelled_videos
-from vidclf.trainer import VidclfTrainer
+from vidclf.models.backbones import get_spec
 
 CLIPS = 5
 

@@ -32,12 +32,13 @@ import av
 import numpy as np
 import torch
 
-from vidclf.data import storage
+from vidclf.cores import compute_threads
 from vidclf.data.cache import FrameCache
-from vidclf.data.dataset import ClipSettings, VideoClips
-from vidclf.data.decode import VideoReader, clip_times
+from vidclf.data.clips import ClipSettings, clip_times
+from vidclf.data.datasets import VideoClips
+from vidclf.data.decode import VideoReader
 from vidclf.data.sources import labelled_videos
-from vidclf.threads import compute_threads
+from vidclf.io import storage
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "videos"
 LATENCY, BANDWIDTH = 0.03, 90e6  # a cloud object store seen from a machine in its region (assumed)
@@ -182,7 +183,7 @@ def main() -> None:
                                CLIP.train_resize[1]) if cached else None
             results[name] = clips_per_second(samples, cache, args.clips, server)
         base = results["local disk, uncached"][0]
-        print(f"\n| source | clips/s | vs local uncached | requests per clip | MB per clip |\n|---|---|---|---|---|")
+        print("\n| source | clips/s | vs local uncached | requests per clip | MB per clip |\n|---|---|---|---|---|")
         for name, (rate, requests, mb) in results.items():
             print(f"| {name} | {rate:.1f} | {rate / base:.2f}x | {requests:.2f} | {mb:.2f} |")
 

@@ -25,11 +25,12 @@ import av
 import numpy as np
 import torch
 
+from vidclf.cores import compute_threads
 from vidclf.data.cache import FrameCache
-from vidclf.data.dataset import ClipSettings, VideoClips
+from vidclf.data.clips import ClipSettings
+from vidclf.data.datasets import VideoClips
 from vidclf.data.segments import segment
 from vidclf.synthetic import MOTIONS, render_motion
-from vidclf.threads import compute_threads
 
 SEGMENTS, SECONDS, FPS, HEIGHT, WIDTH = 60, 30.0, 30, 240, 320
 CLIP = ClipSettings(frames=8, rate=4, crop=160, resize=182, train_resize=(182, 228))

@@ -49,11 +49,11 @@ def baseline_server(ckpt: str, port: int) -> None:
     """The plain handler: decode, then one forward per request, in the request's own thread."""
     import torch
 
+    from vidclf.commands.predict import score_fields
+    from vidclf.cores import compute_threads
     from vidclf.data.datamodule import VideoDataModule
-    from vidclf.data.dataset import VideoClips
-    from vidclf.module import VideoClassifier
-    from vidclf.reports.predictions import score_fields
-    from vidclf.threads import compute_threads
+    from vidclf.data.datasets import VideoClips
+    from vidclf.models.classifier import VideoClassifier
 
     torch.set_num_threads(compute_threads(1) or torch.get_num_threads())
     model = VideoClassifier.load_from_checkpoint(ckpt, map_location="cpu").eval()

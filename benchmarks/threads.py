@@ -3,7 +3,7 @@
 Runs the demo recipe (configs/demo.yaml: X3D-XS, 2 decoding workers) for a few epochs on the
 synthetic demo set, as `vidclf fit` subprocesses, with OMP_NUM_THREADS set to what torch would
 use by itself here (its default: the cores it sees), set to 1, and unset (vidclf's choice:
-the cores free to the process, vidclf.threads). Wall time per epoch, ratio
+the cores free to the process, vidclf.cores). Wall time per epoch, ratio
 against torch's default measured in the same run.
 
     .venv/bin/python benchmarks/threads.py [--epochs 3] [--per-class 24] [--busy 1]
@@ -54,8 +54,8 @@ def main() -> None:
 
 
 def run(args) -> None:
+    from vidclf.cores import compute_threads
     from vidclf.synthetic import render_dataset
-    from vidclf.threads import compute_threads
 
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "demo"

@@ -24,8 +24,7 @@ import time
 
 import torch
 
-from vidclf.backbones import BACKBONES, build_backbone, get_spec
-
+from vidclf.models.backbones import BACKBONES, build_backbone, get_spec
 
 # real-size architectures of the hf family, from transformers' default configs (ViT-B, V-JEPA 2 ViT-L)
 HF_ARCHS = {"videomae_b": ("VideoMAEConfig", {}), "timesformer_b": ("TimesformerConfig", {}),
@@ -38,7 +37,7 @@ def resolve(name: str) -> str:
         return name
     import transformers
 
-    from vidclf.backbones import hf
+    from vidclf.models.backbones import hf
 
     config_class, overrides = HF_ARCHS[name]
     config = getattr(transformers, config_class)(**overrides).to_dict()

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from conftest import vidclf
-from vidclf.backbones import BACKBONES, build_backbone, get_spec
 from vidclf.errors import VidclfError
+from vidclf.models.backbones import BACKBONES, build_backbone, get_spec
 
 LIGHT = ["x3d_xs", "x3d_s", "efficient_x3d_xs", "r3d_18", "mc3_18", "r2plus1d_18"]
 

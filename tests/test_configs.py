@@ -12,7 +12,7 @@ import torch
 
 from conftest import QUIET, read_csv, vidclf
 from tiny_models import tiny_hf, tiny_timm_weights
-from vidclf.backbones import get_spec
+from vidclf.models.backbones import get_spec
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 LIGHT = {"demo.yaml", "recipes/x3d_s.yaml", "recipes/efficient_x3d_xs.yaml", "recipes/r2plus1d_18.yaml",

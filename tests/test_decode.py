@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from conftest import CONTAINERS, SHARED_VIDEOS
-from vidclf.data.decode import VideoReader, clip_times, uniform_starts
+from vidclf.data.clips import clip_times, uniform_starts
+from vidclf.data.decode import VideoReader
 from vidclf.synthetic import render_motion, write_video
 
 
@@ -112,7 +113,8 @@ def test_frame_cache_serves_the_grid_frames_and_follows_the_file(tmp_path):
 
 def test_cached_clip_never_starts_past_a_full_fit(tmp_path):
     from vidclf.data.cache import FrameCache
-    from vidclf.data.dataset import ClipSettings, VideoClips
+    from vidclf.data.clips import ClipSettings
+    from vidclf.data.datasets import VideoClips
 
     path = tmp_path / "numbered.mp4"
     write_video(str(path), numbered_frames(90), fps=30, codec="libx264rgb", qp="0")  # 3 s: 15 cached frames
@@ -129,7 +131,10 @@ def test_training_batch_holds_the_clip_frames_channels_last(tmp_path, cached):
     """A collated batch has each clip's frames in order, and its float version is already in the
     channels_last_3d layout the backbone runs in (no copy before the model)."""
     from vidclf.data.cache import FrameCache
-    from vidclf.data.dataset import ClipSettings, EpochSampler, VideoClips, collate
+    from vidclf.data.clips import ClipSettings
+    from vidclf.data.collate import collate
+    from vidclf.data.datasets import VideoClips
+    from vidclf.data.sampler import EpochSampler
 
     path = tmp_path / "numbered.mp4"
     write_video(str(path), numbered_frames(90), fps=30, codec="libx264rgb", qp="0")

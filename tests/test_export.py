@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from conftest import vidclf
-from vidclf import export as ex
-from vidclf.backbones import BACKBONES, build_backbone, get_spec
+from vidclf.commands import export as ex
+from vidclf.models.backbones import BACKBONES, build_backbone, get_spec
 
 LIGHT = {"x3d_xs", "r3d_18"}
 CASES = [pytest.param(name, fmt, marks=() if name in LIGHT else pytest.mark.slow)

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from conftest import QUIET, TINY, read_csv, vidclf
-from vidclf.data.formats import recognise
 from vidclf.data.segments import split
 from vidclf.data.sources import labelled_videos, unlabelled_videos
+from vidclf.data.sources.formats import recognise
 from vidclf.errors import VidclfError
 from vidclf.synthetic import MOTIONS, render_long, render_motion, write_video
 

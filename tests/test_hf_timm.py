@@ -16,8 +16,8 @@ import torch
 
 from conftest import QUIET, read_csv, run_example, vidclf
 from tiny_models import tiny_hf
-from vidclf.backbones import build_backbone, get_spec
 from vidclf.errors import VidclfError
+from vidclf.models.backbones import build_backbone, get_spec
 
 KINDS = ["videomae", "timesformer", "vivit", "vjepa2"]
 DATA = ["--data.batch_size", "4", "--data.num_workers", "0", "--data.num_clips", "2"]
@@ -181,7 +181,7 @@ def test_learned_temporal_head_tells_rising_from_falling_where_the_mean_cannot()
 
 
 def test_layer_decay_gives_deeper_layers_higher_rates(hf_models):
-    from vidclf.module import VideoClassifier
+    from vidclf.models.classifier import VideoClassifier
 
     model = VideoClassifier(backbone=f"hf:{hf_models['videomae']}", class_names=["a", "b"], layer_decay=0.5, lr=1.0)
     optimizer = model.configure_optimizers()["optimizer"]

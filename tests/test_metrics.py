@@ -3,8 +3,8 @@
 import pytest
 import torch
 
+from vidclf.metrics.video import video_metrics
 from vidclf.reports.evaluation import per_class_rows
-from vidclf.module import video_metrics
 
 
 def test_per_class_rows_from_counts():

@@ -15,9 +15,9 @@ import torch
 from sklearn.metrics import average_precision_score, f1_score
 
 from conftest import QUIET, REPO, TINY, read_csv, run_example, vidclf
-from vidclf.multilabel import DEFAULT_THRESHOLD, average_precision, evaluate, tune_thresholds
-from vidclf.synthetic import TAGS, render_tagged
 from tiny_models import tiny_hf
+from vidclf.metrics.multilabel import DEFAULT_THRESHOLD, average_precision, evaluate, tune_thresholds
+from vidclf.synthetic import TAGS, render_tagged
 
 EMPTY_OK = ["--data.allow_empty_labels", "true"]
 

@@ -15,8 +15,8 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import QUIET, REPO, read_csv, vidclf
-from vidclf.module import VideoClassifier
-from vidclf.pretrain import fill_in, patchify, unpatchify
+from vidclf.models.classifier import VideoClassifier
+from vidclf.models.reconstructions import fill_in, patchify, unpatchify
 
 # A small VideoMAE so CPU steps take a fraction of a second: 4 frames x 32 px in 2 x 8 x 8 cubes.
 SMALL = {"patch_size": 8, "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,

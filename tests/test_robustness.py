@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 
 from conftest import QUIET, read_csv, vidclf
 from mutants import NOT_UTF8, crashers, faststart_mp4, mutate, seed_videos, write_mutants
-from vidclf.data.dataset import ClipSettings, VideoClips, VideoWindows
-from vidclf.data.decode import VideoReader, clip_times, uniform_starts
+from vidclf.data.clips import ClipSettings, clip_times, uniform_starts
+from vidclf.data.datasets import VideoClips, VideoWindows
+from vidclf.data.decode import VideoReader
 from vidclf.data.scan import probe
 from vidclf.synthetic import render_motion, write_video
 

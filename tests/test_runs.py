@@ -17,9 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import QUIET, TINY, read_csv, vidclf, write_csv
-from vidclf.reports.files import write_rows
 from vidclf.data.datamodule import VideoDataModule
 from vidclf.data.sources import labelled_videos
+from vidclf.io.files import write_rows
 
 SEEDED = [*TINY, *QUIET, "--seed_everything", "7", "--model.dropout", "0.3"]
 
@@ -176,7 +176,7 @@ def test_config_mistakes_are_one_line_with_a_suggestion(args, expected, tmp_path
 
 
 def test_step_checkpoints_refresh_last_from_the_first_epoch(tiny_data, tmp_path, monkeypatch):
-    import vidclf.module as module
+    import vidclf.models.classifier as module
 
     seen = []
     last = tmp_path / "version_0" / "checkpoints" / "last.ckpt"

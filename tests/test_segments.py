@@ -9,7 +9,8 @@ import torch
 
 from conftest import QUIET, REPO, TINY, read_csv, vidclf, write_csv
 from vidclf.data.cache import FrameCache
-from vidclf.data.dataset import ClipSettings, VideoClips
+from vidclf.data.clips import ClipSettings
+from vidclf.data.datasets import VideoClips
 from vidclf.data.segments import parse_time, segment, split
 from vidclf.data.sources import labelled_videos
 from vidclf.errors import VidclfError

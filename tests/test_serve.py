@@ -146,7 +146,7 @@ def test_info_health_and_routes(server, trained):
     info = json.loads(urllib.request.urlopen(f"{server.url}/info").read())
     assert info["classes"] == ["falling", "rising", "sideways"] and info["backbone"] == "x3d_xs"
     assert info["clip"]["frames"] == 4 and info["video"]["num_clips"] == 2
-    from vidclf.export import sha256
+    from vidclf.commands.export import sha256
     assert info["checkpoint_sha256"] == sha256(str(trained / "checkpoints/best.ckpt"))
     page = urllib.request.urlopen(f"{server.url}/").read().decode()
     assert "<title>vidclf</title>" in page  # one self-contained page: nothing from elsewhere (works offline)

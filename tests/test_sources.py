@@ -63,14 +63,14 @@ def test_duplicates_and_leaks_are_refused(tmp_path):
     listing = write_csv(tmp_path / "l.csv", [{"path": "a.mp4", "label": "x"}, {"path": "a.mp4", "label": "y"}])
     with pytest.raises(VidclfError, match="a.mp4 is listed twice; keep one entry per video"):
         labelled_videos(str(listing))
-    from vidclf.data.sources import check_disjoint
+    from vidclf.data.sources.splits import check_disjoint
 
     with pytest.raises(VidclfError, match="v.mp4 is in both train and val"):
         check_disjoint({"train": ["/d/v.mp4", "/d/w.mp4"], "val": ["/d/v.mp4"]})
 
 
 def test_val_split_is_stratified_and_seeded():
-    from vidclf.data.datamodule import stratified_split
+    from vidclf.data.sources.splits import stratified_split
 
     items = [(f"{label}{i}.mp4", label) for label, n in (("a", 10), ("b", 5), ("c", 1)) for i in range(n)]
     train, val = stratified_split(items, 0.2, seed=3)

@@ -14,7 +14,7 @@ from lightning_fabric.utilities.distributed import DistributedSamplerWrapper
 
 from conftest import QUIET, TINY, read_csv, vidclf
 from vidclf.data.datamodule import VideoDataModule
-from vidclf.data.dataset import EpochSampler
+from vidclf.data.sampler import EpochSampler
 from vidclf.synthetic import render_motion, write_video
 
 

@@ -12,8 +12,8 @@ import yaml
 
 from conftest import QUIET, TINY, vidclf
 from vidclf.errors import VidclfError
-from vidclf.lr_find import MIN_LR, pick_lr
 from vidclf.synthetic import write_video
+from vidclf.tuning.lr import MIN_LR, pick_lr
 
 
 def test_the_rule_takes_the_steepest_descent_below_a_tenth_of_the_minimum():

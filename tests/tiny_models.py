@@ -7,7 +7,6 @@ from pathlib import Path
 
 import torch
 
-
 SMALL = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37)
 
 

@@ -5,8 +5,15 @@ from __future__ import annotations
 
 import copy
 
-from jsonargparse.typing import (ClosedUnitInterval, NonNegativeFloat, NonNegativeInt, OpenUnitInterval, PositiveFloat,
-                                 PositiveInt, restricted_number_type)
+from jsonargparse.typing import (
+    ClosedUnitInterval,
+    NonNegativeFloat,
+    NonNegativeInt,
+    OpenUnitInterval,
+    PositiveFloat,
+    PositiveInt,
+    restricted_number_type,
+)
 
 __all__ = ["ClosedUnitInterval", "HoldOut", "NonNegativeFloat", "NonNegativeInt", "OpenUnitInterval", "PositiveFloat",
            "PositiveInt",

@@ -18,8 +18,9 @@ import numpy as np
 import torch
 from torchvision.io import decode_jpeg, encode_jpeg
 
-from vidclf.data import storage
-from vidclf.data.decode import VideoReader, clip_times
+from vidclf.data.clips import clip_times
+from vidclf.data.decode import VideoReader
+from vidclf.io import storage
 
 VERSION = 1
 QUALITY = 90

@@ -2,29 +2,24 @@
 
 from __future__ import annotations
 
-import random
-from collections import Counter
 from typing import Literal, Optional, Union
 
-import pytorch_lightning as pl
 import torch
-from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader
 
-from vidclf.backbones import get_spec
-from vidclf.data import storage
-from vidclf.data.cache import FrameCache
-from vidclf.data.dataset import ClipSettings, EpochSampler, VideoClips, VideoWindows, collate
-from vidclf.data.scan import scan
-from vidclf.data.segments import file_of
-from vidclf.data.formats import NAMES as FORMAT_NAMES
-from vidclf.data.sources import check_disjoint, has_split, labelled_videos, unlabelled_videos
+from vidclf.data.clip_module import ClipDataModule
+from vidclf.data.clips import ClipSettings
+from vidclf.data.datasets import VideoClips, VideoWindows
+from vidclf.data.sampler import balanced_weights
+from vidclf.data.sources import has_split, labelled_videos, unlabelled_videos
+from vidclf.data.sources.formats import NAMES as FORMAT_NAMES
+from vidclf.data.sources.splits import check_disjoint, stratified_split
 from vidclf.errors import VidclfError
+from vidclf.models.backbones import get_spec
 from vidclf.ranges import ClosedUnitInterval, HoldOut, NonNegativeInt, PositiveInt, store_plain
-from vidclf.threads import compute_threads
 
 
-class VideoDataModule(pl.LightningDataModule):
+class VideoDataModule(ClipDataModule):
     """Videos for training, evaluation and prediction, cut into clips the backbone expects.
 
     Args:
@@ -106,10 +101,8 @@ class VideoDataModule(pl.LightningDataModule):
                  train_clips: PositiveInt = 1, sampler: Literal["shuffle", "balanced"] = "shuffle",
                  batch_size: Union[PositiveInt, Literal["auto"]] = 8, num_workers: NonNegativeInt = 2):
         super().__init__()
-        storage.configure(storage_options)
         self.save_hyperparameters()
-        self.hparams.storage_options = storage.redact(storage_options)  # never in checkpoints or logs
-        store_plain(self)
+        self._keep_options()
         if val and val_split:
             raise VidclfError(f"--data.val {val} and --data.val_split {val_split} both give validation videos; "
                               f"pass one of them")
@@ -124,7 +117,6 @@ class VideoDataModule(pl.LightningDataModule):
             raise VidclfError(f"{backbone} takes exactly {spec.frames} frames at {spec.crop}x{spec.crop} (its "
                               f"positional embeddings are fixed), not --data.frames {self.clip.frames} --data.crop "
                               f"{self.clip.crop}; leave both unset or pick another backbone")
-        self.ignored: dict[tuple[str, str], str] = {}  # (split, path) -> why it is not used
         self.multi_label = multi_label
         self._train_items = self._list("train") if train else None
         if multi_label is None:  # decided by the training list: a labels column
@@ -143,15 +135,11 @@ class VideoDataModule(pl.LightningDataModule):
                 raise VidclfError(f"--data.train {train}: found only class {classes}; a classifier needs "
                                   f"at least two classes (one subfolder or label per class)")
         self.classes = classes
-        self.datasets: dict[str, VideoClips] = {}
         self.timeline: Optional[tuple[Optional[float], Optional[float]]] = None  # (window, stride), set by predict
 
     def setup(self, stage: str) -> None:
+        super().setup(stage)
         hp = self.hparams
-        self.seed = torch.initial_seed()  # set by --seed_everything
-        threads = compute_threads(self.trainer.num_devices if self.trainer is not None else 1)
-        if threads:
-            torch.set_num_threads(threads)
         if stage == "fit":
             self.datasets["train"] = self._labelled(self._train_items, "train", train=True)
         if stage in ("fit", "validate") and (self._source("val") or self._val_items):
@@ -234,9 +222,7 @@ class VideoDataModule(pl.LightningDataModule):
                 labels[row, [index[label] for label in self._label_set(names)]] = 1.0
         else:
             labels = [index[label] for _, label in items]
-        cache = None
-        if train and self.hparams.cache:
-            cache = FrameCache(self.hparams.cache, self.clip.interval, max(self.clip.train_resize[1], self.clip.crop))
+        cache = self._frame_cache() if train else None
         return VideoClips(paths, labels, self.clip, train=train, num_clips=1 if train else self.hparams.num_clips,
                           num_crops=1 if train else self.hparams.num_crops, hflip=self.hparams.hflip, seed=self.seed,
                           cache=cache)
@@ -246,82 +232,13 @@ class VideoDataModule(pl.LightningDataModule):
         """The class names of one video: a multi-label tuple, or the one label."""
         return labels if isinstance(labels, tuple) else (labels,)
 
-    def _usable(self, items: list, name: str) -> list:
-        """Items whose video opens and decodes; the others go to the data report, with a summary."""
-        bad = scan([p for p, _ in items])
-        if bad:
-            self.ignored.update({(name, p): f"skipped: {reason}" for p, reason in bad.items()})
-            print(f"vidclf: {len(bad)} of {len(items)} {name} videos cannot be decoded and are skipped "
-                  f"(reasons in RUN/data_report.csv)")
-            if len(bad) > self.hparams.max_failed * len(items):
-                raise VidclfError(f"{len(bad)} of {len(items)} {name} videos cannot be decoded, more than "
-                                  f"--data.max_failed {self.hparams.max_failed}; e.g. {next(iter(bad))}: "
-                                  f"{next(iter(bad.values()))}")
-        return [item for item in items if item[0] not in bad]
-
-    def _loader(self, name: str, sampler: Optional[Sampler] = None) -> DataLoader:
-        workers = self.hparams.num_workers
-        # a timeline item already holds up to 16 clips of one video
-        batch_size = 1 if isinstance(self.datasets[name], VideoWindows) else self.hparams.batch_size
-        if batch_size == "auto":
-            raise VidclfError("--data.batch_size auto is searched by `vidclf fit` (for training); give a number here")
-        trainer = self.trainer
-        if name in ("val", "test") and trainer is not None and trainer.world_size > 1:
-            # each process evaluates a disjoint share, no video padded in twice; metrics are synced
-            sampler = UnrepeatedDistributedSampler(self.datasets[name], trainer.world_size, trainer.global_rank,
-                                                   shuffle=False)
-        return DataLoader(self.datasets[name], batch_size=batch_size, sampler=sampler,
-                          num_workers=workers, collate_fn=collate, persistent_workers=workers > 0)
-
     def train_dataloader(self) -> DataLoader:
-        # Epochs begun so far. Read when the epoch's iterator is built (workers prefetch at once);
-        # current_epoch still lags there right after a resume, and set_epoch comes too late.
-        epoch = lambda: self.trainer.fit_loop.epoch_progress.current.processed if self.trainer else 0  # noqa: E731
         labels = self.datasets["train"].labels
         weights = balanced_weights(labels) if self.hparams.sampler == "balanced" else None
-        return self._loader("train", EpochSampler(len(labels), self.seed, epoch, self.hparams.train_clips, weights))
-
-    def val_dataloader(self):
-        return self._loader("val") if "val" in self.datasets else []
+        return self._loader("train", self._epoch_sampler(len(labels), weights))
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test")
 
     def predict_dataloader(self) -> DataLoader:
         return self._loader("predict")
-
-    def paths(self, name: str) -> list[str]:
-        """Paths of split `name` in dataset index order (for reports and prediction files)."""
-        return self.datasets[name].paths
-
-
-def balanced_weights(labels: Union[list[int], torch.Tensor]) -> list[float]:
-    """Draw weights that give every class an equal share: 1 / videos of the class. Multi-label
-    (a 0/1 tensor): a video weighs as its rarest class (videos with no label as one more class)."""
-    if isinstance(labels, list):
-        counts = Counter(labels)
-        return [1.0 / counts[label] for label in labels]
-    empty = labels.sum(1) == 0
-    per_class = 1.0 / labels.sum(0).clamp(min=1)
-    weights = (labels * per_class).amax(1)
-    return torch.where(empty, 1.0 / empty.sum().clamp(min=1), weights).tolist()
-
-
-def stratified_split(items: list[tuple[str, str]], fraction: float, seed: int) -> tuple[list, list]:
-    """Split (path, label) items into (train, val), holding out `fraction` of each class (at least
-    one video of any class that has two or more), the same way for the same seed. Multi-label items
-    are grouped by their set of labels; the segments of one video stay together, grouped by the
-    video's most frequent label."""
-    rng = random.Random(seed)
-    videos: dict[str, list] = {}
-    for item in items:
-        videos.setdefault(file_of(item[0]), []).append(item)
-    kind = {video: Counter(label for _, label in members).most_common(1)[0][0] for video, members in videos.items()}
-    train, val = [], []
-    for label in sorted(set(kind.values())):
-        members = sorted(video for video in videos if kind[video] == label)
-        rng.shuffle(members)
-        k = min(max(round(len(members) * fraction), 1), len(members) - 1) if len(members) > 1 else 0
-        val += [item for video in members[:k] for item in videos[video]]
-        train += [item for video in members[k:] for item in videos[video]]
-    return sorted(train), sorted(val)

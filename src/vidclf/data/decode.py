@@ -14,25 +14,19 @@ Files whose seeks are unreliable (WebM/MKV without cues, damaged indexes) are de
 from __future__ import annotations
 
 import math
-import os
-import stat
 from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Optional
 
 import av
 import numpy as np
-from av.video.reformatter import VideoReformatter
 
-from vidclf.data import storage
+from vidclf.data.failures import DecodeError, reason
+from vidclf.data.rgb import RGBFrames
+from vidclf.io import storage
+from vidclf.io.sniff import not_regular
 
 SEEK_GAP = 1.0  # seconds; nearer wanted frames are reached by decoding on rather than seeking
-NOT_REGULAR = {stat.S_ISFIFO: "a named pipe", stat.S_ISSOCK: "a socket", stat.S_ISCHR: "a device",
-               stat.S_ISBLK: "a device", stat.S_ISDIR: "a folder"}
-
-
-class DecodeError(Exception):
-    """The file could not be opened or decoded as video; the message says why."""
 
 
 class _SeekFailed(Exception):
@@ -62,7 +56,7 @@ class VideoReader:
         self.damage = ""  # FFmpeg's reason for the first of them, or for data ending early
         self.cut_at: Optional[float] = None  # last frame's time when the video ended well before `duration`
         self._held: tuple = (None, 0.0)  # the last decoded frame and its time, where decoding stands
-        self._sizes: dict[int, tuple[int, int]] = {}  # short side -> (width, height) of converted frames
+        self.rgb = RGBFrames()  # keeps its libswscale context and frame size across the file's frames
         try:
             refused = "" if storage.is_remote(path) else not_regular(path)
             if refused:
@@ -75,7 +69,7 @@ class VideoReader:
             if isinstance(err, DecodeError):
                 raise err
             raise DecodeError(storage.reason(err) if self.file is None and storage.is_remote(path)
-                              else f"cannot open: {_reason(err)}") from None
+                              else f"cannot open: {reason(err)}") from None
 
     def _open(self) -> None:
         self.close()
@@ -97,9 +91,6 @@ class VideoReader:
         self.stream.thread_type, self.stream.codec_context.thread_count = "SLICE", 1
         self.tb = float(self.stream.time_base or 0)  # Fraction arithmetic per packet costs ~5% of a clip
         self.start = self.stream.start_time * self.tb if self.stream.start_time is not None else 0.0
-        # One reformatter keeps its libswscale context across a clip's frames (all one size);
-        # frame.to_ndarray(width=...) builds a new one, with its own threads, for every frame (5x slower).
-        self.reformatter = VideoReformatter()
         self._held, self._need_key = (None, 0.0), None
 
     def close(self) -> None:
@@ -198,7 +189,7 @@ class VideoReader:
                 self._open()
                 out, times = self._pick(wanted, short_side, skip)
         except av.error.FFmpegError as err:
-            raise DecodeError(f"decoding failed: {_reason(err)}") from None
+            raise DecodeError(f"decoding failed: {reason(err)}") from None
         finally:
             if self.container is not None:
                 self.stream.codec_context.skip_frame = "DEFAULT"
@@ -221,7 +212,7 @@ class VideoReader:
         def pick(frame, t: float) -> None:
             nonlocal picked
             if picked[0] is not frame:
-                picked = (frame, self._to_rgb(frame, short_side))
+                picked = (frame, self.rgb(frame, short_side))
             out.append(picked[1])
             times.append(t)
 
@@ -283,7 +274,7 @@ class VideoReader:
             except av.error.FFmpegError as err:
                 if self.seekable:
                     raise _SeekFailed from None
-                self.damage = self.damage or _reason(err)
+                self.damage = self.damage or reason(err)
                 yield from self._flush()  # frames still held by the decoder
                 return
             t = packet.pts * tb - self.start if packet.pts is not None and tb else None
@@ -306,7 +297,7 @@ class VideoReader:
                 if self.seekable:
                     raise _SeekFailed from None
                 self.damaged.append(t if t is not None else float("nan"))
-                self.damage = self.damage or _reason(err)
+                self.damage = self.damage or reason(err)
                 continue
             yield from frames
 
@@ -320,51 +311,3 @@ class VideoReader:
         if frame.pts is not None and self.tb:
             return frame.pts * self.tb - self.start
         return 0.0 if prev_t is None else prev_t + self.frame_step  # no timestamp: assume constant rate
-
-    def _to_rgb(self, frame, short_side: int) -> np.ndarray:
-        # every frame of a file comes out the size of its first, even if the stream changes size
-        # midway (as recordings of adaptive streams do): the clips of one video stack into one array
-        if short_side not in self._sizes:
-            scale = short_side / min(frame.width, frame.height)
-            self._sizes[short_side] = max(1, round(frame.width * scale)), max(1, round(frame.height * scale))
-        width, height = self._sizes[short_side]
-        image = self.reformatter.reformat(frame, width, height, "rgb24", interpolation="BILINEAR", threads=1).to_ndarray()
-        turns = (round((frame.rotation or 0) / 90)) % 4
-        return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
-
-
-def not_regular(path: str) -> str:
-    """Why `path` must not be opened ("" for a regular file, or one that cannot be looked at):
-    opening a named pipe, socket or device can block forever."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return ""  # opening it says what is wrong
-    if stat.S_ISREG(mode):
-        return ""
-    kind = next((name for test, name in NOT_REGULAR.items() if test(mode)), "not a file")
-    return f"not a regular file ({kind}); only video files can be read"
-
-
-def failure(err: BaseException) -> str:
-    """The status text for an exception raised while reading one file (any exception: a bad file
-    must cost its own row, never the run)."""
-    return str(err) if isinstance(err, DecodeError) else f"unexpected {type(err).__name__}: {_reason(err)}"
-
-
-def clip_times(starts, frames: int, interval: float) -> np.ndarray:
-    """(N, frames) timestamps: clip n starts at starts[n], frames `interval` seconds apart."""
-    return np.asarray(starts, dtype=np.float64)[:, None] + np.arange(frames) * interval
-
-
-def uniform_starts(duration: float, clip_seconds: float, num_clips: int) -> list[float]:
-    """`num_clips` clip starts spread evenly so the clips cover the whole video."""
-    last = max(0.0, duration - clip_seconds)
-    if num_clips == 1:
-        return [last / 2]
-    return [last * i / (num_clips - 1) for i in range(num_clips)]
-
-
-def _reason(err: BaseException) -> str:
-    text = getattr(err, "strerror", None) or str(err)
-    return " ".join(str(text).split()) or type(err).__name__

@@ -5,7 +5,6 @@ nothing."""
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -14,11 +13,14 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
+from filelock import FileLock
 from tqdm import tqdm
 
-from vidclf.data import storage
-from vidclf.data.decode import VideoReader, failure
+from vidclf.cores import core_count
+from vidclf.data.decode import VideoReader
+from vidclf.data.failures import failure
 from vidclf.data.segments import file_of
+from vidclf.io import storage
 
 DEFAULT_STORE = Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "vidclf" / "scan.json"
 REMOTE_THREADS = 8  # scan threads per core when files are remote
@@ -85,7 +87,7 @@ def facts(paths: list[str], store: Path = DEFAULT_STORE, workers: Optional[int] 
         # PyAV releases the GIL while demuxing and decoding, so threads run in parallel; remote objects
         # mostly wait on the network, so more threads than cores keep the cores busy
         remote = any(storage.is_remote(p) for p in todo)
-        with ThreadPoolExecutor(workers or (os.cpu_count() or 2) * (REMOTE_THREADS if remote else 1)) as pool:
+        with ThreadPoolExecutor(workers or core_count() * (REMOTE_THREADS if remote else 1)) as pool:
             results = list(tqdm(pool.map(work, todo), total=len(todo), desc="vidclf: checking videos",
                                 unit="video", disable=len(todo) < 20))
         found = dict(zip(todo, results))
@@ -117,8 +119,7 @@ def _save(store: Path, new: dict) -> None:
     kept; the file is replaced whole (renamed), so a reader never sees half of it."""
     try:
         store.parent.mkdir(parents=True, exist_ok=True)
-        with open(store.with_name(f".{store.name}.lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+        with FileLock(store.with_name(f".{store.name}.lock")):  # released on exit, or when the process dies
             known = {**_load(store), **new}
             tmp = store.with_name(f".{store.name}.{os.getpid()}.tmp")
             tmp.write_text(json.dumps(known))

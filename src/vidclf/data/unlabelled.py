@@ -4,20 +4,18 @@ from __future__ import annotations
 
 from typing import Optional, Union
 
-import torch
 from torch.utils.data import DataLoader
 
-from vidclf.data import storage
-from vidclf.data.cache import FrameCache
-from vidclf.data.datamodule import VideoDataModule
-from vidclf.data.dataset import ClipSettings, EpochSampler, VideoClips
-from vidclf.data.sources import check_disjoint, unlabelled_videos
+from vidclf.data.clip_module import ClipDataModule
+from vidclf.data.clips import ClipSettings
+from vidclf.data.datasets import VideoClips
+from vidclf.data.sources import unlabelled_videos
+from vidclf.data.sources.splits import check_disjoint
 from vidclf.errors import VidclfError
-from vidclf.ranges import ClosedUnitInterval, NonNegativeInt, PositiveInt, store_plain
-from vidclf.threads import compute_threads
+from vidclf.ranges import ClosedUnitInterval, NonNegativeInt, PositiveInt
 
 
-class UnlabelledVideos(VideoDataModule):
+class UnlabelledVideos(ClipDataModule):
     """Videos to pretrain on, cut into random training clips exactly as `fit` cuts them (decoding,
     scan, frame cache, augmentation, DDP sharding); their labels, if any, are not read.
 
@@ -53,25 +51,18 @@ class UnlabelledVideos(VideoDataModule):
                  resize: Optional[PositiveInt] = None,
                  train_resize: Optional[tuple[PositiveInt, PositiveInt]] = None, hflip: bool = True,
                  train_clips: PositiveInt = 1, batch_size: PositiveInt = 8, num_workers: NonNegativeInt = 2):
-        super(VideoDataModule, self).__init__()  # LightningDataModule's: this class lists no labels
-        storage.configure(storage_options)
+        super().__init__()
         self.save_hyperparameters({k: v for k, v in locals().items() if k not in ("self", "__class__")})
-        self.hparams.storage_options = storage.redact(storage_options)  # never in checkpoints or logs
-        store_plain(self)
+        self._keep_options()
         resize = max(resize or round(crop * 8 / 7), crop)
         train_resize = tuple(train_resize or (resize, resize * 5 // 4))
         if train_resize[0] > train_resize[1]:
             raise VidclfError(f"--data.train_resize {list(train_resize)}: give [min, max] with min <= max")
         self.clip = ClipSettings(frames=frames, rate=rate, crop=crop, resize=resize, train_resize=train_resize)
-        self.ignored: dict[tuple[str, str], str] = {}
         self.multi_label, self.classes, self.timeline = False, None, None
-        self.datasets: dict[str, VideoClips] = {}
 
     def setup(self, stage: str) -> None:
-        self.seed = torch.initial_seed()
-        threads = compute_threads(self.trainer.num_devices if self.trainer is not None else 1)
-        if threads:
-            torch.set_num_threads(threads)
+        super().setup(stage)
         for name in ("train", "val"):
             if getattr(self.hparams, name):
                 self.datasets[name] = self._videos(name)
@@ -86,13 +77,9 @@ class UnlabelledVideos(VideoDataModule):
         if self.hparams.scan:
             items = self._usable(items, name)
         train = name == "train"
-        cache = None
-        if train and self.hparams.cache:
-            cache = FrameCache(self.hparams.cache, self.clip.interval, max(self.clip.train_resize[1], self.clip.crop))
+        cache = self._frame_cache() if train else None
         return VideoClips([p for p, _ in items], None, self.clip, train=train, hflip=self.hparams.hflip,
                           seed=self.seed, cache=cache)
 
     def train_dataloader(self) -> DataLoader:
-        epoch = lambda: self.trainer.fit_loop.epoch_progress.current.processed if self.trainer else 0  # noqa: E731
-        size = len(self.datasets["train"])
-        return self._loader("train", EpochSampler(size, self.seed, epoch, self.hparams.train_clips))
+        return self._loader("train", self._epoch_sampler(len(self.datasets["train"])))

@@ -9,7 +9,7 @@ import pytorch_lightning as pl
 import torch
 
 from vidclf.errors import VidclfError
-from vidclf.reports.files import write_rows
+from vidclf.io.files import write_rows
 
 STAGE_SPLIT = {"train": "train", "validation": "val", "test": "test", "predict": "predict"}
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
-from vidclf.multilabel import evaluate, ranked
-from vidclf.reports.files import pyplot, save_figure, write_rows
+from vidclf.io.figures import pyplot, save_figure
+from vidclf.io.files import write_rows
+from vidclf.metrics.multilabel import evaluate, ranked
 
 PR_CLASSES = 8  # precision-recall curves drawn: the classes with the lowest AP
 

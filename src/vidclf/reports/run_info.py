@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 
-from vidclf.data import storage
-from vidclf.reports.files import write_json
+from vidclf.io import storage
+from vidclf.io.files import write_json
 
 
 class RunInfo(pl.Callback):

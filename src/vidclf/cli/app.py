@@ -1,0 +1,108 @@
+"""VidclfCLI: LightningCLI with vidclf's subcommands, argument links, defaults and run folders."""
+
+from __future__ import annotations
+
+import sys
+
+from pytorch_lightning.cli import LightningCLI
+
+from vidclf.cli.checkpointing import SINGLE_LABEL_MONITOR, Checkpoint, last_checkpoint
+from vidclf.cli.config_files import check_config_files
+from vidclf.cli.loggers import run_loggers
+from vidclf.cli.parser import keep_ints
+from vidclf.cli.restore import restore
+from vidclf.data.datamodule import VideoDataModule
+from vidclf.data.unlabelled import UnlabelledVideos
+from vidclf.errors import VidclfError
+from vidclf.io import storage
+from vidclf.models.classifier import VideoClassifier
+from vidclf.models.pretraining import MaskedVideoModel
+from vidclf.models.videomae_presets import input_crop, input_frames
+
+OUTSIDE_RUNS = ("predict", "export", "serve", "data")  # subcommands that write no run directory
+
+
+class VidclfCLI(LightningCLI):
+    """The vidclf command line: Lightning's subcommands plus export, serve, pretrain and data."""
+
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        return {**LightningCLI.subcommands(), "export": {"model", "datamodule"}, "serve": {"model", "datamodule"},
+                "pretrain": {"model", "datamodule"}, "data": {"model", "datamodule"}}
+
+    def _prepare_subcommand_parser(self, klass, subcommand: str, **kwargs):
+        """`pretrain` has its own model (a masked-video autoencoder) and data (unlabelled videos)."""
+        pretraining = subcommand == "pretrain"
+        self._model_class = MaskedVideoModel if pretraining else VideoClassifier
+        self._datamodule_class = UnlabelledVideos if pretraining else VideoDataModule
+        self._building = subcommand
+        try:
+            if subcommand != "data":
+                return super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+            # as Lightning's, but its method's options ungrouped: a group named `data` would clash with
+            # the data module's
+            parser = self.init_parser(**kwargs)
+            self._add_arguments(parser)
+            self._subcommand_method_arguments[subcommand] = parser.add_method_arguments(
+                klass, subcommand, skip=set(self.subcommands()[subcommand]), as_group=False)
+            return parser
+        finally:
+            self._model_class, self._datamodule_class = VideoClassifier, VideoDataModule
+
+    def parse_arguments(self, parser, args) -> None:
+        check_config_files(self._subcommand_parsers, sys.argv[1:] if args is None else args)
+        super().parse_arguments(parser, args)
+
+    def add_arguments_to_parser(self, parser) -> None:
+        keep_ints(parser)
+        parser.add_lightning_class_args(Checkpoint, "checkpoint")
+        checkpoints = {"checkpoint.filename": "best", "checkpoint.save_last": True,
+                       "checkpoint.auto_insert_metric_name": False}
+        if getattr(self, "_building", None) == "pretrain":  # clips match the model's input
+            parser.link_arguments(("model.preset", "model.config", "model.frames"), "data.frames", input_frames)
+            parser.link_arguments(("model.preset", "model.config", "model.crop"), "data.crop", input_crop)
+            parser.set_defaults({**checkpoints, "checkpoint.monitor": "val/loss", "checkpoint.mode": "min",
+                                 "trainer.default_root_dir": "runs/pretrain"})
+            return
+        parser.link_arguments("model.backbone", "data.backbone")  # clips match the backbone
+        parser.link_arguments("data.classes", "model.class_names", apply_on="instantiate")
+        parser.link_arguments("data.multi_label", "model.multi_label", apply_on="instantiate")  # as the data says
+        parser.set_defaults({**checkpoints, "checkpoint.monitor": SINGLE_LABEL_MONITOR, "checkpoint.mode": "max"})
+
+    def subcommand_parser(self, subcommand: str):
+        """The parser of one subcommand (its defaults are what the user did not give)."""
+        return self._subcommand_parsers[subcommand]
+
+    def _parse_ckpt_path(self) -> None:
+        """Replaces Lightning's reading of --ckpt_path (a second read of the file, restoring hparams
+        vidclf restores itself): see `restore`."""
+        restore(self)
+
+    def before_instantiate_classes(self) -> None:
+        sub = self.config.get("subcommand")
+        config = self.config[sub] if sub else self.config
+        storage.configure(config.data.get("storage_options"))  # for the model's weights too
+        root = config.trainer.get("default_root_dir") or ""
+        if storage.is_remote(root):
+            raise VidclfError(f"--trainer.default_root_dir {root}: run directories are written to local or shared "
+                              f"disk; pass a local folder and copy the run afterwards (predict and export "
+                              f"--output may be URLs)")
+        if self.subcommand in OUTSIDE_RUNS:
+            self.save_config_callback = None  # no run directory for these
+        if self.resume_version:
+            self.save_config_kwargs["overwrite"] = True  # the resumed run's config replaces its own
+
+    def instantiate_trainer(self, **kwargs):
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        if self.subcommand in OUTSIDE_RUNS:
+            kwargs["logger"] = False
+        elif config.trainer.get("logger") in (None, True):
+            kwargs["logger"] = run_loggers(config.trainer.get("default_root_dir") or "runs", self.resume_version,
+                                           self.resume_step)
+        trainer = super().instantiate_trainer(**kwargs)
+        options = config.get("checkpoint") or {}
+        checkpoint = next((c for c in trainer.callbacks if isinstance(c, Checkpoint)), None)
+        if checkpoint is not None and checkpoint.save_last:  # last.ckpt at every save point (see Checkpoint)
+            checkpoint.save_last = False
+            trainer.callbacks.append(last_checkpoint(options))
+        return trainer

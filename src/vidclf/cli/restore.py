@@ -1,0 +1,89 @@
+"""With --ckpt_path, the checkpoint states the model and the clip settings: restore them into the config.
+
+validate/test/predict/export/serve then need no --model options and never download weights; `fit
+--ckpt_path last` finds the newest run's last.ckpt and continues that run.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from vidclf.errors import VidclfError
+from vidclf.io import storage
+from vidclf.io.checkpoints import local_checkpoint, read_checkpoint
+from vidclf.models.backbones import remember_files
+from vidclf.models.classifier import BACKBONE_FILES
+
+# Clip settings a checkpoint remembers from its training run, restored unless given again.
+CLIP_KEYS = ("frames", "rate", "crop", "resize", "train_resize")
+LIGHTNING_CKPT_WORDS = ("last", "best", "hpc", "registry")
+# Options that change evaluation only: the checkpoint's run used them for its validation, so they are
+# restored too (validate reproduces the run's numbers), but a value given with --ckpt_path wins.
+EVAL_KEYS = ("aggregate", "threshold")
+DATA_EVAL_KEYS = ("num_clips", "num_crops", "allow_empty_labels")
+
+
+def restore(cli) -> None:
+    """Update `cli.config` from the checkpoint of --ckpt_path (read once); set cli.resume_version
+    and cli.resume_step for a resumed run."""
+    sub = cli.config.get("subcommand")
+    path = sub and cli.config[sub].get("ckpt_path")
+    cli.resume_version, cli.resume_step = None, 0
+    if sub in ("fit", "pretrain") and path == "last":
+        path = newest_last_checkpoint(cli.config[sub].trainer.default_root_dir or "runs")
+        cli.config[sub].ckpt_path = path
+        cli.resume_version = Path(path).parent.parent.name
+    if not path or path in LIGHTNING_CKPT_WORDS:
+        return
+    storage.configure(cli.config[sub].data.get("storage_options"))
+    if storage.is_remote(path) and sub != "export":  # Lightning loads the local copy (export names the URL)
+        path = cli.config[sub].ckpt_path = local_checkpoint(path)
+    checkpoint = read_checkpoint(path, pretraining=sub == "pretrain")
+    cli.resume_step = checkpoint.get("global_step", 0)
+    if sub == "pretrain":  # the model as it was: the resumed run continues that training
+        model = {k: v for k, v in checkpoint["hyper_parameters"].items() if not k.startswith("_")}
+        cli.config = cli.parser.parse_object({sub: {"model": model}}, cli.config)
+        return
+    defaults = cli.subcommand_parser(sub).get_defaults()
+    model = _model_options(checkpoint, cli.config[sub].model, defaults.model, path)
+    data = _data_options(checkpoint, cli.config[sub].data, defaults.data)
+    cli.config = cli.parser.parse_object({sub: {"model": model, "data": data}}, cli.config)
+
+
+def _model_options(checkpoint: dict, given, default, path: str) -> dict:
+    """The checkpoint's model options; evaluation options given on the command line win, others are
+    ignored with a warning that names them."""
+    remember_files(checkpoint["hyper_parameters"]["backbone"], checkpoint.get(BACKBONE_FILES))
+    model = dict(checkpoint["hyper_parameters"])
+    for key in ("_instantiator", "_class_path", "class_names", "multi_label"):
+        model.pop(key, None)
+    model["pretrained"] = False  # the checkpoint holds the weights
+    model.update({k: given[k] for k in EVAL_KEYS if given.get(k) != default.get(k)})
+    ignored = [f"--model.{k} {v}" for k, v in given.as_dict().items() if k not in (*EVAL_KEYS, "class_names",
+               "multi_label", "pretrained") and v != default.get(k) and v != model.get(k)]
+    if ignored:
+        print(f"vidclf: warning: ignored {', '.join(ignored)}: the model comes from --ckpt_path {path} "
+              f"(backbone {model.get('backbone')}); drop those options, or train a new model", file=sys.stderr)
+    return model
+
+
+def _data_options(checkpoint: dict, current, defaults) -> dict:
+    """The clip settings and evaluation views the checkpoint's run used, unless given again."""
+    data_hp = checkpoint.get("datamodule_hyper_parameters", {})
+    data = {k: data_hp[k] for k in CLIP_KEYS if data_hp.get(k) is not None and current.get(k) is None}
+    data.update({k: data_hp[k] for k in DATA_EVAL_KEYS if k in data_hp and current.get(k) == defaults.get(k)})
+    if current.get("batch_size") == "auto" and isinstance(data_hp.get("batch_size"), int):
+        data["batch_size"] = data_hp["batch_size"]  # found by the run's own search: no second search
+    data["classes"] = current.get("classes") or checkpoint["hyper_parameters"].get("class_names")
+    data["multi_label"] = checkpoint["hyper_parameters"].get("multi_label", False)
+    return data
+
+
+def newest_last_checkpoint(root: str) -> str:
+    """RUN/checkpoints/last.ckpt of the newest run under `root` that has one."""
+    runs = [p for p in Path(root).glob("version_*/checkpoints/last.ckpt") if p.parent.parent.name[8:].isdigit()]
+    if not runs:
+        raise VidclfError(f"--ckpt_path last: no run under {root} has checkpoints/last.ckpt; "
+                          f"start a new run without --ckpt_path, or set --trainer.default_root_dir")
+    return str(max(runs, key=lambda p: int(p.parent.parent.name[8:])))

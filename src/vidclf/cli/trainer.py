@@ -1,0 +1,129 @@
+"""VidclfTrainer: its methods are the subcommands; LightningCLI reads their signatures, commands/ holds their bodies."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import pytorch_lightning as pl
+
+from vidclf.commands import export as ex
+from vidclf.commands import predict as pr
+from vidclf.ranges import NonNegativeFloat, PositiveFloat, PositiveInt
+from vidclf.tuning.batch_size import find_batch_size
+from vidclf.tuning.lr import find_lr
+
+
+class VidclfTrainer(pl.Trainer):
+    """Lightning's Trainer with vidclf's subcommands: their options are these signatures."""
+
+    def fit(self, model, train_dataloaders=None, val_dataloaders=None, datamodule=None, ckpt_path: Optional[str] = None,
+            weights_only: Optional[bool] = None, lr_find_steps: PositiveInt = 100,
+            batch_size_max: Optional[PositiveInt] = None):
+        """Train the model, validating after every epoch.
+
+        Args:
+            ckpt_path: Resume from this checkpoint (`last`: the newest run's last.ckpt under
+                --trainer.default_root_dir), continuing its run directory.
+            weights_only: Load the checkpoint with torch's weights_only (Lightning's default when unset).
+            lr_find_steps: Training steps of the learning-rate search that --model.lr auto runs first.
+            batch_size_max: The largest batch --data.batch_size auto tries (needed on the CPU, where
+                running out of memory is not caught). Default: no limit but the GPU's memory.
+        """
+        if datamodule is not None and datamodule.hparams.get("batch_size") == "auto":
+            find_batch_size(self, model, datamodule, batch_size_max)  # first: the best rate depends on the batch
+        if getattr(model.hparams, "lr", None) == "auto":
+            find_lr(self, model, datamodule, lr_find_steps)
+        return super().fit(model, train_dataloaders, val_dataloaders, datamodule, ckpt_path, weights_only)
+
+    def pretrain(self, model: pl.LightningModule, datamodule=None, ckpt_path: Optional[str] = None,
+                 weights_only: Optional[bool] = None):
+        """Pretrain a VideoMAE encoder on unlabelled videos (masked-video autoencoding), for `fit` to fine-tune.
+
+        Writes RUN/encoder (fine-tune it: vidclf fit --model.backbone hf:RUN/encoder --model.pretrained
+        true) and RUN/reconstructions/epoch_NNN.png after every epoch, checkpoints like fit.
+
+        Args:
+            ckpt_path: Resume from this pretraining checkpoint (`last`: the newest run's last.ckpt under
+                --trainer.default_root_dir), continuing its run directory.
+            weights_only: Load the checkpoint with torch's weights_only (Lightning's default when unset).
+        """
+        return pl.Trainer.fit(self, model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=weights_only)
+
+    def predict(self, model=None, dataloaders=None, datamodule=None, return_predictions: Optional[bool] = None,
+                ckpt_path: Optional[str] = None, output: str = "predictions.csv", top_k: Optional[PositiveInt] = None,
+                timeline: Optional[str] = None, window: Optional[PositiveFloat] = None,
+                stride: Optional[PositiveFloat] = None,
+                overwrite: bool = False):
+        """Predict the class of every video and write one row per video to a CSV or JSON Lines file.
+
+        Args:
+            output: Where to write predictions (.csv, or .jsonl for JSON Lines).
+            top_k: How many ranked labels with probabilities each row lists. Default: 5; for a
+                multi-label model every class's probability (prob_<class> columns) instead.
+            timeline: Also write a prediction per time window of each video to this file
+                (path,start,end,label,prob,...); the main file's row then combines all windows.
+            window: Timeline window length in seconds. Default: the model's clip length.
+            stride: Seconds between timeline window starts. Default: the window length.
+            overwrite: Replace existing output files (otherwise predict refuses to start).
+        """
+        def run():
+            return super(VidclfTrainer, self).predict(model, dataloaders, datamodule, return_predictions, ckpt_path)
+
+        return pr.predict(self, datamodule, run, output, top_k, timeline, window, stride, overwrite)
+
+    def export(self, model: pl.LightningModule, datamodule=None, ckpt_path: Optional[str] = None,
+               format: ex.Format = "onnx", output: Optional[str] = None,
+               tolerance: NonNegativeFloat = 1e-3, overwrite: bool = False) -> dict:
+        """Export a trained model (ONNX, TorchScript or torch.export) with a JSON sidecar, and check it.
+
+        Args:
+            ckpt_path: The vidclf checkpoint to export.
+            format: onnx (run by onnxruntime), torchscript (.pt) or pt2 (torch.export program).
+            output: File to write. Default: model.onnx / model.pt / model.pt2 in the checkpoint's run.
+            tolerance: Largest allowed difference between exported and checkpoint logits.
+            overwrite: Replace `output` and its sidecar if they exist.
+        """
+        return ex.export(model, datamodule, ckpt_path, format, output, tolerance, overwrite)
+
+    def data(self, model: pl.LightningModule, datamodule=None, output: str = "data_summary") -> dict:
+        """Look at the data before training: per split, samples per class with their duration,
+        resolutions, frame rates, codecs, unreadable or missing files, and the same content in two
+        splits; writes summary.csv, files.csv, duplicates.csv and class_balance.png into `output`.
+
+        Args:
+            output: Folder for the tables and the figure.
+        """
+        from vidclf.commands.data_look import look
+
+        return look(datamodule, output)
+
+    def serve(self, model: pl.LightningModule, datamodule=None, ckpt_path: Optional[str] = None,
+              host: str = "127.0.0.1", port: int = 8000, max_batch_size: PositiveInt = 8,
+              batch_timeout: NonNegativeFloat = 0.05, workers: PositiveInt = 1, decode_threads: Optional[PositiveInt] = None,
+              max_upload_mb: PositiveFloat = 200.0, read_timeout: PositiveFloat = 30.0, timeout: PositiveFloat = 120.0,
+              shutdown_timeout: NonNegativeFloat = 30.0, top_k: Optional[PositiveInt] = None) -> None:
+        """Serve a trained model over HTTP (LitServe): POST /predict, GET /info, GET /health, a web page at /.
+
+        Answers are the rows `vidclf predict` writes for the same file (views and thresholds from the
+        checkpoint, --data.num_clips / --data.num_crops to change them).
+
+        Args:
+            ckpt_path: The vidclf checkpoint to serve.
+            host: 127.0.0.1 (this machine only), or 0.0.0.0 / :: (every interface; put a reverse proxy in front).
+            port: TCP port (1024-65535).
+            max_batch_size: Requests from different clients taken as one batch, at most (1: no batching): one
+                forward pass on a GPU; on a CPU one pass per video (per-clip cost grows with batch size there).
+            batch_timeout: Seconds a request waits for others to fill a batch.
+            workers: Model worker processes per device.
+            decode_threads: Uploads decoded at once (per HTTP server process; also timelines per model
+                worker). Default: the cores this process may use.
+            max_upload_mb: Larger uploads get HTTP 413.
+            read_timeout: Seconds an upload may stall before HTTP 408.
+            timeout: Seconds a request may wait for the model before HTTP 504.
+            shutdown_timeout: On SIGTERM or Ctrl-C, seconds to finish requests in flight before stopping.
+            top_k: Ranked labels per answer. Default: 5; multi-label: every class's probability.
+        """
+        from vidclf.commands.serve import serve
+
+        serve(self, model, datamodule, ckpt_path, host, port, max_batch_size, batch_timeout, workers, decode_threads,
+              max_upload_mb, read_timeout, timeout, shutdown_timeout, top_k)

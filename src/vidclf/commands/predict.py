@@ -1,0 +1,145 @@
+"""`vidclf predict`: the predictions file, one row per input video in input order, whatever happened to it."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from typing import Callable, Optional
+
+import pytorch_lightning as pl
+import torch
+
+from vidclf.data.segments import split
+from vidclf.errors import VidclfError
+from vidclf.io import storage
+from vidclf.io.files import check_output, write_rows
+
+
+def predict(trainer, datamodule, run: Callable[[], object], output: str, top_k: Optional[int],
+            timeline: Optional[str], window: Optional[float], stride: Optional[float], overwrite: bool):
+    """Check the outputs, then `run` Lightning's predict loop with a PredictionWriter attached."""
+    if trainer.world_size > 1:
+        raise VidclfError("predict runs in one process; pass --trainer.devices 1 and drop --trainer.strategy ddp")
+    for path in filter(None, (output, timeline)):
+        check_output(path, overwrite)
+    if timeline and datamodule is not None:
+        datamodule.timeline = (window, stride)
+    with storage.written_locally(output, timeline or "") as (local, local_timeline):  # URLs: uploaded after
+        writer = PredictionWriter(local, top_k, local_timeline or None)
+        trainer.callbacks.append(writer)
+        try:
+            return run()
+        finally:
+            trainer.callbacks.remove(writer)
+
+
+def views(model, datamodule) -> dict:
+    """How a whole video is scored: clips spread over it, crops per clip, and how their scores combine."""
+    return {"num_clips": datamodule.hparams.num_clips, "num_crops": datamodule.hparams.num_crops,
+            "aggregate": model.hparams.aggregate}
+
+
+class PredictionWriter(pl.Callback):
+    """One row per input video, in input order: label, probability, status (ok / error: reason /
+    ignored: reason), warning (what of a damaged file did not decode; empty for a sound file), top-k
+    (`top_k`, default 5). Multi-label: labels (those at or above their class's threshold, most
+    probable first), status, warning, then every class's probability prob_<class> (or the top-k).
+
+    With `timeline`, also one row per window of each video in that file; the video's row then
+    combines all its windows.
+    """
+
+    def __init__(self, output: str, top_k: Optional[int] = None, timeline: Optional[str] = None):
+        self.output, self.top_k, self.timeline = output, top_k, timeline
+
+    def on_predict_start(self, trainer, pl_module) -> None:
+        self.started = time.perf_counter()
+        self.rows: dict[int, dict] = {}
+        self.windows: dict[int, list[tuple[float, torch.Tensor]]] = defaultdict(list)  # video -> (start, logits)
+        self.warnings: dict[int, str] = {}
+
+    def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        paths = trainer.datamodule.paths("predict")
+        for index, warning in outputs["warnings"]:
+            self.warnings.setdefault(index, warning)
+        if "window_logits" in outputs:
+            for index, starts, logits in zip(outputs["index"].tolist(), outputs["starts"], outputs["window_logits"]):
+                self.windows[index] += list(zip(starts.tolist(), logits.float().cpu()))
+        elif outputs["probs"] is not None:
+            for index, probs in zip(outputs["index"].tolist(), outputs["probs"]):
+                self.rows[index] = {"path": paths[index], **score_fields(probs, pl_module, self.top_k)}
+        for index, reason in outputs["failed"]:
+            self.rows[index] = {"path": paths[index], "status": f"error: {reason}"}
+        bar = getattr(trainer.progress_bar_callback, "_predict_progress_bar", None)  # batches/s -> videos/s
+        if bar is not None:
+            done = len(self.rows.keys() | self.windows.keys())
+            bar.set_postfix_str(f"{done / (time.perf_counter() - self.started):.2f} videos/s")
+
+    def on_predict_end(self, trainer, pl_module) -> None:
+        paths = trainer.datamodule.paths("predict")
+        segments = any(split(p)[1] is not None for p in paths)  # then rows say which part: start,end
+        timeline = []
+        for index, windows in sorted(self.windows.items()):
+            length = trainer.datamodule.datasets["predict"].window
+            video, rows = timeline_fields(windows, length, pl_module, self.top_k)
+            self.rows.setdefault(index, {"path": paths[index], **video})
+            timeline += [{**place(paths[index], segments, "segment_"), **row} for row in rows]
+        for index, warning in self.warnings.items():
+            self.rows[index]["warning"] = warning
+        columns = next((list(r) for r in self.rows.values() if r["status"] == "ok"),
+                       ["path", "labels", "status", "warning"] if pl_module.hparams.multi_label
+                       else ["path", "label", "prob", "status", "warning"])
+        columns = [*place("", segments), *columns[1:]]
+        rows = [{c: {**self.rows[i], **place(self.rows[i]["path"], segments)}.get(c, "") for c in columns}
+                for i in sorted(self.rows)]
+        ignored = sorted((p, why) for (split_, p), why in getattr(trainer.datamodule, "ignored", {}).items()
+                         if split_ == "predict")  # files in the input that are not videos: listed, not dropped
+        rows += [{c: {"path": p, "status": why}.get(c, "") for c in columns} for p, why in ignored]
+        write_rows(self.output, rows)
+        if self.timeline:
+            write_rows(self.timeline, timeline)
+        errors = sum(r["status"].startswith("error") for r in rows)
+        where = f"{self.output}" + (f" and {len(timeline)} windows -> {self.timeline}" if self.timeline else "")
+        partly = f", {len(self.warnings)} of them partly decoded" if self.warnings else ""
+        print(f"vidclf: predicted {len(rows) - len(ignored)} videos ({len(rows) - len(ignored) - errors} ok{partly}, "
+              f"{errors} error), listed {len(ignored)} ignored file(s) -> {where}")
+
+
+def place(sample: str, segments: bool, prefix: str = "") -> dict:
+    """The leading fields of a sample's row: path; with `segments`, also the segment's start and end
+    in seconds (empty for a whole video)."""
+    path, start, end = split(sample)
+    if not segments:
+        return {"path": path}
+    return {"path": path, f"{prefix}start": "" if start is None else start, f"{prefix}end": "" if end is None else end}
+
+
+def score_fields(probs: torch.Tensor, module, top_k: Optional[int] = None) -> dict:
+    """The fields of an ok row for one probability vector (K,): label, prob, top-k (default 5); for a
+    multi-label model labels (at or above their thresholds, most probable first), then every
+    class's probability, or the top-k when `top_k` is given."""
+    names, probs = module.class_names, probs.float().cpu()
+    top_p, top_i = probs.topk(min(top_k or 5, len(names)))
+    if module.hparams.multi_label:
+        thresholds = module.active_thresholds().cpu()
+        present = sorted((i for i in range(len(names)) if probs[i] >= thresholds[i]), key=lambda i: -probs[i])
+        row = {"labels": [names[i] for i in present], "status": "ok", "warning": ""}
+        if top_k is None:
+            return {**row, **{f"prob_{n}": round(float(p), 6) for n, p in zip(names, probs)}}
+    else:
+        row = {"label": names[top_i[0]], "prob": round(float(top_p[0]), 6), "status": "ok", "warning": ""}
+    for rank, (p, i) in enumerate(zip(top_p.tolist(), top_i.tolist()), start=1):
+        row[f"top{rank}_label"], row[f"top{rank}_prob"] = names[i], round(p, 6)
+    return row
+
+
+def timeline_fields(windows: list[tuple[float, torch.Tensor]], length: float, module,
+                    top_k: Optional[int] = None) -> tuple[dict, list[dict]]:
+    """From (start, logits) of a video's timeline windows: the video's fields (all windows combined
+    as its views) and one row per window in time order (start, end, then its fields)."""
+    windows = sorted(windows, key=lambda w: w[0])
+    logits = torch.stack([w[1] for w in windows])  # (windows, K)
+    video = score_fields(module.video_probs(logits[None])[0], module, top_k)
+    rows = [{"start": round(start, 3), "end": round(start + length, 3),
+             **score_fields(module.probs(window_logits), module, top_k)} for start, window_logits in windows]
+    return video, rows

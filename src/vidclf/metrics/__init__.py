@@ -1,0 +1,1 @@
+"""Metrics: multi-label ranking and thresholds (multilabel), per-video single-label metrics (video)."""

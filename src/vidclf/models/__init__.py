@@ -1,0 +1,1 @@
+"""Models: the classifier, the masked-video pretraining model, their optimiser and schedule, and backbones/."""

@@ -1,0 +1,291 @@
+"""VideoClassifier: a video backbone with a fresh head, one shared step for train/val/test."""
+
+from __future__ import annotations
+
+from typing import Literal, Optional, Union
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torchmetrics import MeanMetric
+from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
+
+from vidclf.errors import VidclfError
+from vidclf.io.checkpoints import read_checkpoint
+from vidclf.metrics.multilabel import DEFAULT_THRESHOLD, MIN_POSITIVES, ScoreStore, evaluate, tune_thresholds
+from vidclf.metrics.video import video_metrics
+from vidclf.models.backbones import BACKBONES, build_backbone, get_spec, remember_files, short_names_help
+from vidclf.models.finetune import apply_finetune, backbone_parts
+from vidclf.models.loss import balanced_class_weights, clip_loss
+from vidclf.models.normalize import Normalize
+from vidclf.models.optim import adamw_groups, layer_depths, warmup_cosine
+from vidclf.ranges import ClosedUnitInterval, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, store_plain
+from vidclf.seeds import derived_seed
+
+
+class VideoClassifier(pl.LightningModule):
+    """Classify video clips with a video backbone fine-tuned to your classes.
+
+    Args:
+        backbone: Backbone name, one of: {backbones}; or hf:<Hugging Face id or save_pretrained folder>
+            of a VideoMAE, TimeSformer, ViViT or V-JEPA 2 checkpoint, or timm:<timm model name> for an
+            image model run on every frame. Short names: {short}. Sets the clip shape the data uses
+            (read from the checkpoint's own config and preprocessor files for hf:).
+        num_classes: Number of classes. Default: the number of `class_names`.
+        class_names: Class names in index order (set from the training data on the command line).
+        multi_label: Several labels per video: a sigmoid per class, binary cross-entropy, mAP (set from
+            --data.multi_label on the command line).
+        threshold: Multi-label: the probability above which a class is predicted, for every class.
+            Default: per class, tuned on the validation set after each validation of `fit` (the F1-best
+            point of that class, halfway down to the next lower score; classes with fewer than
+            {min_positives} validation positives keep {default_threshold}), saved in the checkpoint.
+        pretrained: False (random init), True (the published weights: Kinetics-400 for the zoo, downloaded
+            once into the torch hub cache; the hf: checkpoint's own; timm's for timm:) or a local path / URL of
+            a weight file in the backbone's published format (hf: a save_pretrained folder).
+        temporal: How an image model per frame (timm:) combines its frames: mean (TSN) or conv (a learned
+            temporal convolution over the frame features, which sees their order).
+        dropout: Dropout before the classifier.
+        lr: Peak learning rate of the default AdamW + warmup/cosine schedule (ignored if --optimizer is given),
+            or `auto`: found by a learning-rate range test on the training data before fitting (`vidclf fit
+            --lr_find_steps`; the rule: where the loss falls fastest, at most a tenth of the lowest-loss
+            rate), saved in the run's config.yaml and checkpoints, so a rerun or a resumed run does not search.
+        weight_decay: AdamW weight decay.
+        warmup_epochs: Epochs of linear learning-rate warmup before the cosine decay.
+        label_smoothing: Label smoothing of the loss (multi-label: targets become s/2 and 1 - s/2).
+        class_weights: Weights of the classes in the loss: `balanced` (N / (K * videos of the class),
+            from the training labels, for imbalanced data) or one number per class. Default: equal.
+            Multi-label: the weight of each class's positives (`balanced`: negatives / positives).
+        channels_last: Run the backbone in channels_last_3d memory format (faster on CPU and GPU).
+        compile: Train with the backbone compiled by torch.compile. Off by default: on CPU it costs
+            about 2 minutes and does not pay back (benchmarks/README.md); try it for long GPU runs.
+        aggregate: How the views (clips x crops) of a video combine into its score: the mean of their
+            probabilities (prob) or of their logits (logit). Used by validate, test and predict alike.
+        finetune: full (train everything), freeze (train only the new head; the backbone's weights and
+            BatchNorm statistics stay as loaded) or freeze_unfreeze (freeze until `unfreeze_epoch`).
+        unfreeze_epoch: Epoch at which freeze_unfreeze starts training the backbone.
+        backbone_lr: Backbone learning rate as a fraction of `lr` (the head always gets `lr`).
+        layer_decay: Layer-wise learning-rate decay (VideoMAE's fine-tuning recipe: 0.75): block i of L
+            (transformer layers, zoo blocks) gets lr * layer_decay ** (L + 1 - i), embeddings the
+            lowest, the head `lr`. 1: the same rate everywhere.
+        train_bn: With a frozen backbone, still update its BatchNorm statistics.
+    """
+
+    __doc__ = __doc__.format(backbones=", ".join(BACKBONES), short=short_names_help(), min_positives=MIN_POSITIVES,
+                             default_threshold=DEFAULT_THRESHOLD)
+
+    def __init__(self, backbone: str = "x3d_xs", num_classes: Optional[PositiveInt] = None,
+                 class_names: Optional[list[str]] = None, multi_label: bool = False,
+                 threshold: Optional[ClosedUnitInterval] = None, pretrained: Union[bool, str] = False,
+                 temporal: Literal["mean", "conv"] = "mean",
+                 dropout: ClosedUnitInterval = 0.5, lr: Union[PositiveFloat, Literal["auto"]] = 1e-3,
+                 weight_decay: NonNegativeFloat = 0.05,
+                 warmup_epochs: NonNegativeFloat = 1.0, label_smoothing: ClosedUnitInterval = 0.0,
+                 class_weights: Union[Literal["balanced"], list[NonNegativeFloat], None] = None,
+                 channels_last: bool = True, compile: bool = False,
+                 aggregate: Literal["prob", "logit"] = "prob",
+                 finetune: Literal["full", "freeze", "freeze_unfreeze"] = "full", unfreeze_epoch: NonNegativeInt = 1,
+                 backbone_lr: NonNegativeFloat = 1.0, layer_decay: ClosedUnitInterval = 1.0, train_bn: bool = False):
+        super().__init__()
+        if class_names is None and num_classes is None:
+            raise VidclfError("the model needs its classes: pass --data.train, --ckpt_path, or --model.num_classes")
+        if class_names is not None and num_classes not in (None, len(class_names)):
+            raise VidclfError(f"--model.num_classes {num_classes} disagrees with {len(class_names)} class names")
+        if threshold is not None and not multi_label:
+            raise VidclfError(f"--model.threshold {threshold}: only multi-label models have class thresholds, and "
+                              f"this one gives one class per video; drop the option")
+        self.save_hyperparameters()
+        store_plain(self)
+        self.class_names = list(class_names or (str(i) for i in range(num_classes)))
+        spec = get_spec(backbone)
+        self.net = build_backbone(backbone, len(self.class_names), dropout, pretrained, temporal)
+        self.backbone_files = spec.config  # hf: the checkpoint's config files, kept in every vidclf checkpoint
+        # channels_last_3d is for the zoo's 3D convolutions; transformers and per-frame image models run as built
+        self.memory_format = torch.channels_last_3d if channels_last and spec.family == "zoo" else torch.contiguous_format
+        self.net.to(memory_format=self.memory_format)
+        self.normalize = Normalize(spec.mean, spec.std)  # uint8 (..., C, T, H, W) -> float, as the backbone was trained
+        k = len(self.class_names)
+        if isinstance(class_weights, list) and len(class_weights) != k:
+            raise VidclfError(f"--model.class_weights has {len(class_weights)} numbers for {k} classes; "
+                              f"give one per class, in class order, or `balanced`")
+        weights = torch.tensor(class_weights, dtype=torch.float) if isinstance(class_weights, list) else None
+        self.register_buffer("class_weight", weights, persistent=False)  # `balanced`: set in setup("fit")
+        stages = ("train", "val", "test")
+        self.metrics = nn.ModuleDict({f"{stage}_loss": MeanMetric() for stage in stages})
+        # counts (true class x predicted class) per video, for the per-class report of validate/test
+        self.confusion = nn.ModuleDict()
+        self.evaluated: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # multi-label: stage -> (probs, targets)
+        if multi_label:
+            # per-class decision thresholds: tuned in fit, saved in checkpoints, used by predict and export
+            self.register_buffer("thresholds", torch.full((k,), DEFAULT_THRESHOLD if threshold is None else threshold))
+            self.metrics.update({f"{stage}_scores": ScoreStore(k) for stage in stages})
+        else:
+            self.metrics.update({f"{stage}_clip": MulticlassAccuracy(k, average="micro") for stage in stages})
+            self.metrics.update({f"{stage}_video": video_metrics(k, prefix=f"{stage}/") for stage in stages})
+            self.confusion.update({stage: MulticlassConfusionMatrix(k) for stage in ("val", "test")})
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (B, K) for normalised float clips (B, C, T, H, W)."""
+        return self.net(x.contiguous(memory_format=self.memory_format))
+
+    def clip_logits(self, video: torch.Tensor) -> torch.Tensor:
+        """Logits (B, N, K) for a uint8 batch of N clips per video (B, N, C, T, H, W)."""
+        b, n = video.shape[:2]
+        return self(self.normalize(video.flatten(0, 1))).view(b, n, -1)
+
+    def probs(self, logits: torch.Tensor) -> torch.Tensor:
+        """Probabilities from logits (..., K): softmax, or a sigmoid per class for multi-label."""
+        return logits.sigmoid() if self.hparams.multi_label else logits.softmax(-1)
+
+    def video_probs(self, logits: torch.Tensor) -> torch.Tensor:
+        """One probability vector per video (B, K) from the logits of its views (B, N, K)."""
+        if self.hparams.aggregate == "logit":
+            return self.probs(logits.mean(1))
+        return self.probs(logits).mean(1)
+
+    def active_thresholds(self) -> torch.Tensor:
+        """Multi-label: the per-class thresholds predictions use (--model.threshold, else tuned)."""
+        if self.hparams.threshold is not None:
+            return torch.full_like(self.thresholds, self.hparams.threshold)
+        return self.thresholds
+
+    def _step(self, batch: dict, stage: str) -> Optional[torch.Tensor]:
+        if "video" not in batch:  # every video of the batch failed to decode (reported by DataReport)
+            return None
+        logits, y = self.clip_logits(batch["video"]), batch["label"]
+        b, n = logits.shape[:2]
+        clip_y = y.repeat_interleave(n, dim=0)
+        loss = clip_loss(logits.flatten(0, 1), clip_y, self.hparams.multi_label, self.hparams.label_smoothing,
+                         self.class_weight)
+        video_probs = self.video_probs(logits)
+        train = stage == "train"
+        # epoch loss as a metric: a weighted mean that stays exact under DDP when processes hold unequal
+        # shares (Lightning's own sync_dist mean divides by an integer-averaged batch count)
+        self.metrics[f"{stage}_loss"].update(loss.detach(), weight=b)
+        if train:
+            self.log("train/loss_step", loss, batch_size=b, on_step=True, on_epoch=False, prog_bar=True)
+        self.log(f"{stage}/loss_epoch" if train else f"{stage}/loss", self.metrics[f"{stage}_loss"],
+                 on_step=False, on_epoch=True)
+        if self.hparams.multi_label:  # ranking metrics need every score: computed at the epoch's end
+            self.metrics[f"{stage}_scores"].update(video_probs, y)
+            return loss
+        self.metrics[f"{stage}_clip"](logits.flatten(0, 1), clip_y)
+        self.metrics[f"{stage}_video"](video_probs, y)
+        self.log_dict(self.metrics[f"{stage}_video"], batch_size=b, on_step=False, on_epoch=True)
+        if not train:
+            self.log(f"{stage}/acc_clip", self.metrics[f"{stage}_clip"], batch_size=b, on_epoch=True)
+            self.confusion[stage].update(video_probs, y)
+        return loss
+
+    def _multi_label_epoch_end(self, stage: str) -> None:
+        """mAP and F1 of the epoch's videos, from every process's scores; after a validation in fit
+        (not the sanity check), first tune the thresholds on them unless --model.threshold is set."""
+        store = self.metrics[f"{stage}_scores"]
+        probs, targets = store.compute()
+        store.reset()
+        if len(probs) == 0:
+            return
+        tuning = (stage == "val" and self.hparams.threshold is None and self.trainer.state.fn == "fit"
+                  and not self.trainer.sanity_checking)
+        if tuning:
+            self.thresholds.copy_(tune_thresholds(probs, targets).to(self.thresholds))
+        self.evaluated[stage] = (probs.cpu(), targets.cpu())
+        metrics, _ = evaluate(probs, targets, self.active_thresholds())
+        for name, value in metrics.items():  # the same value on every process: syncing keeps it
+            self.log(f"{stage}/{name}", value, on_epoch=True, sync_dist=True, prog_bar=name == "mAP")
+
+    def on_validation_epoch_start(self) -> None:
+        if "val" in self.confusion:
+            self.confusion["val"].reset()
+
+    def on_test_epoch_start(self) -> None:
+        if "test" in self.confusion:
+            self.confusion["test"].reset()
+
+    def on_train_epoch_end(self) -> None:
+        if self.hparams.multi_label:
+            self._multi_label_epoch_end("train")
+
+    def on_validation_epoch_end(self) -> None:
+        if self.hparams.multi_label:
+            self._multi_label_epoch_end("val")
+
+    def on_test_epoch_end(self) -> None:
+        if self.hparams.multi_label:
+            self._multi_label_epoch_end("test")
+
+    def training_step(self, batch: dict, batch_idx: int):
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: dict, batch_idx: int):
+        self._step(batch, "val")
+
+    def test_step(self, batch: dict, batch_idx: int):
+        self._step(batch, "test")
+
+    def predict_step(self, batch: dict, batch_idx: int) -> dict:
+        out = {"index": batch["index"], "failed": batch["failed"], "warnings": batch["warnings"], "probs": None}
+        if "starts" in batch:  # timeline: one clip per window; the writer combines windows per video
+            out["window_logits"], out["starts"] = self.clip_logits(batch["video"]), batch["starts"]
+        elif "video" in batch:
+            out["probs"] = self.video_probs(self.clip_logits(batch["video"]))
+        return out
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        # every parameter is in the optimizer; frozen ones get no gradient, so AdamW leaves them alone
+        backbone = {id(p) for p in backbone_parts(self.net)[0]}
+        depth = layer_depths(self.net) if hp.layer_decay < 1 else {}
+        deepest = max(depth.values(), default=0) + 1  # the head
+
+        def place(p) -> tuple[tuple, float]:
+            in_backbone = id(p) in backbone
+            level = depth.get(id(p), 0) if in_backbone else deepest
+            rate = hp.lr * (hp.backbone_lr if in_backbone else 1.0) * hp.layer_decay ** (deepest - level)
+            return (in_backbone, level), rate
+
+        optimizer = torch.optim.AdamW(adamw_groups(self.parameters(), hp.weight_decay, place), lr=hp.lr)
+        return warmup_cosine(self, optimizer, hp.warmup_epochs)
+
+    def setup(self, stage: str) -> None:
+        self.seed = torch.initial_seed()  # set by --seed_everything
+        if stage == "fit" and self.hparams.compile:
+            self.net.compile()  # in place: parameter names, checkpoints and exports stay as they are
+        if stage == "fit" and self.hparams.class_weights == "balanced":
+            self.class_weight = balanced_class_weights(self.trainer.datamodule.datasets["train"].labels,
+                                                       len(self.class_names)).to(self.device)
+            low, high = self.class_weight.argmin(), self.class_weight.argmax()
+            kind = "positive weights" if self.hparams.multi_label else "class weights"
+            print(f"vidclf: balanced {kind} from {len(self.trainer.datamodule.datasets['train'])} training videos: "
+                  f"{self.class_weight[low]:.2f} ({self.class_names[low]}) to {self.class_weight[high]:.2f} "
+                  f"({self.class_names[high]})")
+        if (stage == "fit" and self.hparams.multi_label and self.hparams.threshold is None
+                and "val" not in self.trainer.datamodule.datasets):
+            print(f"vidclf: no validation videos, so the class thresholds stay {DEFAULT_THRESHOLD} (they are tuned "
+                  f"on validation scores); pass --data.val or --data.val_split, or set --model.threshold")
+
+    def on_train_batch_start(self, batch: dict, batch_idx: int) -> None:
+        hp = self.hparams
+        apply_finetune(self.net, hp.finetune, self.current_epoch, hp.unfreeze_epoch, hp.train_bn)
+        # Dropout draws from the global RNG, which DataLoaders also draw from when an epoch starts
+        # (at different moments in a resumed run). Seeding per batch makes each step a function of
+        # (seed, epoch, batch, process) alone, so a resumed run continues exactly as if never stopped.
+        torch.manual_seed(derived_seed(self.seed, self.current_epoch, batch_idx, self.global_rank))
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        if self.backbone_files:  # what an hf: backbone is, so the checkpoint alone rebuilds it
+            checkpoint[BACKBONE_FILES] = self.backbone_files
+
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path, map_location=None, strict: bool = True, **overrides):
+        """Load a trained classifier; its weights come from the checkpoint (read once), so nothing is
+        downloaded. `overrides`: options to change (aggregate, threshold)."""
+        checkpoint = read_checkpoint(str(checkpoint_path))
+        hparams = checkpoint["hyper_parameters"]
+        remember_files(hparams["backbone"], checkpoint.get(BACKBONE_FILES))
+        options = {k: v for k, v in hparams.items() if not k.startswith("_")}
+        model = cls(**{**options, "pretrained": False, **overrides})
+        model.load_state_dict(checkpoint["state_dict"], strict=strict)
+        return model.to(map_location) if map_location is not None else model
+
+
+BACKBONE_FILES = "vidclf_backbone_files"
