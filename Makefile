@@ -1,13 +1,14 @@
 # make demo: set up .venv and run fit -> validate -> predict -> export on a synthetic data set.
 # make test: set up .venv and run the default test suite (make test-slow: the heavier cases).
+# make lint: ruff; make docs: the docs site (MkDocs Material, strict) into site/.
 VENV := .venv
 PY := $(VENV)/bin/python
 VIDCLF := $(VENV)/bin/vidclf
 STAMP := $(VENV)/.installed
 RUN := runs/demo/version_0
-PYTEST := $(PY) -m pytest -p no:cacheprovider
+PYTEST := $(PY) -m pytest -p no:cacheprovider --durations=15
 
-.PHONY: install demo test test-slow clean
+.PHONY: install demo test test-slow lint docs clean
 
 install: $(STAMP)
 
@@ -34,5 +35,11 @@ test: install
 test-slow: install
 	$(PYTEST) -m slow tests
 
+lint: install
+	$(VENV)/bin/ruff check src tests benchmarks examples docs/hooks
+
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
 clean:
-	rm -rf data/demo runs
+	rm -rf data/demo runs site

@@ -179,7 +179,8 @@ def main() -> None:
     clip = ClipSettings(spec.frames, spec.rate, spec.crop, spec.resize, spec.train_resize)
     corpus = build_corpus(Path(args.corpus), args.sizes.split(","))
     print(f"x3d_s train clips: {clip.frames} frames every {clip.interval:.3f} s, short side {clip.train_resize}, "
-          f"crop {clip.crop}; batch {args.batch}; {args.clips} clips or {args.seconds:.0f} s per row; ffmpeg: {bool(shutil.which('ffmpeg'))}")
+          f"crop {clip.crop}; batch {args.batch}; {args.clips} clips or {args.seconds:.0f} s per row; "
+          f"ffmpeg: {bool(shutil.which('ffmpeg'))}")
     print(f"{'input':10s} {'method':28s} {'workers':>7s} {'clips/s/proc':>12s} {'vs Flash':>8s} "
           f"{'peak RSS/worker MB':>18s} {'peak private/worker MB':>22s}")
     with tempfile.TemporaryDirectory() as cache_dir:

@@ -38,7 +38,7 @@ from vidclf.data.clips import ClipSettings, clip_times
 from vidclf.data.datasets import VideoClips
 from vidclf.data.decode import VideoReader
 from vidclf.data.sources import labelled_videos
-from vidclf.io import storage
+from vidclf.io import remote_video, storage
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "videos"
 LATENCY, BANDWIDTH = 0.03, 90e6  # a cloud object store seen from a machine in its region (assumed)
@@ -135,7 +135,7 @@ def clips_per_second(samples: list[str], cache: FrameCache | None, count: int, s
 
 def strategy(url: str, server: Server, whole: bool, block: int, repeats: int = 3) -> tuple[float, float, float]:
     """(ms, requests, MB) to read one training clip (16 frames, 2 s, at 37% of the video) of `url`."""
-    storage.WHOLE_MAX, storage.BLOCK = (1 << 40, block) if whole else (0, block)
+    remote_video.WHOLE_MAX, remote_video.BLOCK = (1 << 40, block) if whole else (0, block)
     storage.info(url)  # known from a listing, as in a run
     times, moved = [], []
     for _ in range(repeats):
@@ -187,7 +187,7 @@ def main() -> None:
         for name, (rate, requests, mb) in results.items():
             print(f"| {name} | {rate:.1f} | {rate / base:.2f}x | {requests:.2f} | {mb:.2f} |")
 
-        chosen = (storage.WHOLE_MAX, storage.BLOCK)
+        chosen = (remote_video.WHOLE_MAX, remote_video.BLOCK)
         names = ("small.mp4", "mid.mp4", "big.mp4")
         print(f"\nOne training clip of one object read each way: ms here (median of 3), requests, MB moved, and\n"
               f"the time those would take on a store {LATENCY * 1000:.0f} ms away at {BANDWIDTH / 1e6:.0f} MB/s per "
@@ -200,7 +200,7 @@ def main() -> None:
             print(f"| {label} | " + " | ".join(f"{ms:.0f} ms, {r:.0f} req, {mb:.1f} MB -> "
                                                 f"{1000 * (r * LATENCY + mb * 1e6 / BANDWIDTH):.0f} ms"
                                                 for ms, r, mb in cells) + " |")
-        storage.WHOLE_MAX, storage.BLOCK = chosen
+        remote_video.WHOLE_MAX, remote_video.BLOCK = chosen
         print(f"\nvidclf reads objects up to {chosen[0] >> 20} MiB whole, larger ones in ranges with "
               f"{chosen[1] >> 20} MiB blocks")
         (out / "results.json").write_text(json.dumps({k: list(v) for k, v in results.items()}))

@@ -48,6 +48,20 @@ def vidclf(*args: str) -> int:
     return 0
 
 
+@pytest.fixture
+def fixed_threads(monkeypatch):
+    """Runs that must give the same numbers use the same torch thread count: vidclf otherwise picks it
+    from the cores free at the start, and float sums differ with it on a busy machine."""
+    import torch
+
+    from vidclf.cores import USER_THREADS
+
+    monkeypatch.setenv(USER_THREADS, "1")  # as if the user had set OMP_NUM_THREADS: vidclf leaves torch's alone
+    threads = torch.get_num_threads()
+    yield threads
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory) -> Path:
     """train/ (3 classes x 4 mp4) and val/ (3 classes x 5, one per container) of 48 px motion clips."""

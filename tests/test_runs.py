@@ -30,10 +30,10 @@ def last_epoch_metrics(run: Path) -> dict:
 
 
 @pytest.mark.slow
-def test_killed_fit_resumes_and_ends_as_if_never_stopped(tiny_data, tmp_path):
+def test_killed_fit_resumes_and_ends_as_if_never_stopped(tiny_data, tmp_path, fixed_threads):
     args = ["fit", *SEEDED, "--data.train", tiny_data / "train", "--data.val", tiny_data / "val",
             "--data.num_workers", "1", "--trainer.max_epochs", "5"]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": str(fixed_threads)}
     killed = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, "-m", "vidclf", *map(str, args), "--trainer.default_root_dir",
                              str(killed)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -62,7 +62,7 @@ def test_killed_fit_resumes_and_ends_as_if_never_stopped(tiny_data, tmp_path):
         assert torch.load(run / "version_0/checkpoints/last.ckpt", weights_only=True)["global_step"] == 15
 
 
-def test_same_seed_same_run_with_workers(tiny_data, tmp_path):
+def test_same_seed_same_run_with_workers(tiny_data, tmp_path, fixed_threads):
     runs = []
     for name in ("a", "b"):
         assert vidclf("fit", *SEEDED, "--data.train", tiny_data / "train", "--data.val", tiny_data / "val",

@@ -4,7 +4,7 @@ torch's default is the machine's physical core count, which ignores CPU affinity
 cgroup CPU quotas (containers) and other busy processes. On 2 cores with one other busy process,
 the demo trained at 20.3 s/epoch with torch's 2 threads and 14.5 s/epoch with 1; on the same
 machine idle, 2 threads were faster (8.4 vs 13.6 s/epoch) even with 2 decoding workers, which
-mostly wait (benchmarks/threads.py, benchmarks/README.md). So: the cores this process may use,
+mostly wait (benchmarks/threads.py, docs/benchmarks.md). So: the cores this process may use,
 shared between the processes of the run on this machine, less what other processes are using
 now (sampled for 0.2 s). OMP_NUM_THREADS set by the user wins.
 """

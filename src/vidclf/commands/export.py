@@ -64,7 +64,7 @@ def sidecar(backbone: str, class_names: list[str], clip: ClipSettings, checkpoin
             views: dict, thresholds: Optional[list[float]] = None) -> dict:
     """Everything a deployment needs to preprocess a video and read the output, without vidclf.
     `thresholds`: a multi-label model's per-class decision thresholds."""
-    from vidclf import __version__
+    from vidclf.version import __version__
 
     spec = get_spec(backbone)
     return {

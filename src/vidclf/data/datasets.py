@@ -8,7 +8,8 @@ exception: the caller skips and reports it, nothing is substituted.
 
 from __future__ import annotations
 
-from typing import Optional, Sequence, Union
+from collections.abc import Sequence
+from typing import Optional, Union
 
 import numpy as np
 import torch

@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from dataclasses import dataclass
 from typing import Optional
 
 import av
 import numpy as np
 
+from vidclf.data.duration import VideoInfo, demuxed_duration, stream_duration
 from vidclf.data.failures import DecodeError, reason
 from vidclf.data.rgb import RGBFrames
 from vidclf.io import storage
+from vidclf.io.remote_video import open_video
 from vidclf.io.sniff import not_regular
 
 SEEK_GAP = 1.0  # seconds; nearer wanted frames are reached by decoding on rather than seeking
@@ -31,13 +32,6 @@ SEEK_GAP = 1.0  # seconds; nearer wanted frames are reached by decoding on rathe
 
 class _SeekFailed(Exception):
     """A seek landed after the wanted time, or decoding after it failed: decode front to back instead."""
-
-
-@dataclass(frozen=True)
-class VideoInfo:
-    duration: float  # seconds, from the first frame's timestamp to the end of the last
-    width: int  # as coded; frames are turned upright per their rotation metadata when converted
-    height: int
 
 
 class VideoReader:
@@ -74,7 +68,7 @@ class VideoReader:
     def _open(self) -> None:
         self.close()
         if storage.is_remote(self.path):  # fetched once; a reopen starts the same bytes again
-            self.file = self.file or storage.open_video(self.path)
+            self.file = self.file or open_video(self.path)
             self.file.seek(0)
         # Probing decodes the first frames only to learn what the headers and parsers already say
         # (size, rate, duration: the same for all 110 files in ../shared/videos and every
@@ -107,21 +101,11 @@ class VideoReader:
             self.file.close()
 
     def _duration(self) -> float:
-        s = self.stream
-        if s.duration and s.time_base:
-            return float(s.duration * s.time_base)
-        if self.container.duration:
-            return self.container.duration / av.time_base - self.start
-        # WebM from a browser may carry no duration: read packet timestamps (no decoding)
-        end = 0.0
-        try:
-            for packet in self.container.demux(s):
-                if packet.pts is not None:
-                    end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base) - self.start)
-        except av.error.FFmpegError:
-            pass  # damaged further on: the video lasts as far as it can be read
-        self._open()  # back to the start without a seek (such files often have no index to seek with)
-        return end
+        duration = stream_duration(self.container, self.stream, self.start)
+        if duration is None:  # read packet timestamps, then back to the start without a seek
+            duration = demuxed_duration(self.container, self.stream, self.start)
+            self._open()  # (such files often have no index to seek with)
+        return duration
 
     @property
     def frame_step(self) -> float:

@@ -57,7 +57,7 @@ class VideoClassifier(pl.LightningModule):
             Multi-label: the weight of each class's positives (`balanced`: negatives / positives).
         channels_last: Run the backbone in channels_last_3d memory format (faster on CPU and GPU).
         compile: Train with the backbone compiled by torch.compile. Off by default: on CPU it costs
-            about 2 minutes and does not pay back (benchmarks/README.md); try it for long GPU runs.
+            about 2 minutes and does not pay back (docs/benchmarks.md); try it for long GPU runs.
         aggregate: How the views (clips x crops) of a video combine into its score: the mean of their
             probabilities (prob) or of their logits (logit). Used by validate, test and predict alike.
         finetune: full (train everything), freeze (train only the new head; the backbone's weights and

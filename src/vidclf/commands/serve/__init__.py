@@ -113,8 +113,8 @@ def _url_host(host: str) -> str:
 
 def model_card(model, clip, checkpoint: str, views: dict, batching: dict, thresholds: Optional[list[float]]) -> dict:
     """GET /info: what the server runs."""
-    from vidclf import __version__
     from vidclf.commands.export import sha256
+    from vidclf.version import __version__
 
     card = {"vidclf_version": __version__, "backbone": model.hparams.backbone, "classes": list(model.class_names),
             "multi_label": bool(model.hparams.multi_label),

@@ -62,8 +62,8 @@ def spec(source: str) -> BackboneSpec:
     crop = _side(processor.get("crop_size")) or int(config.get("image_size") or config.get("crop_size"))
     resize = max(crop, _side(processor.get("size")) or round(crop * 256 / 224))
     mean, std = _normalisation(processor)
-    return BackboneSpec(None, frames, rate, crop, resize, (resize, round(resize * 1.25)), mean, std, url="", state_key=None, fixed_input=fixed, family="hf", source=source,
-                        config=files)
+    return BackboneSpec(None, frames, rate, crop, resize, (resize, round(resize * 1.25)), mean, std, url="", state_key=None,
+                        fixed_input=fixed, family="hf", source=source, config=files)
 
 
 def remember(source: str, files: dict) -> None:

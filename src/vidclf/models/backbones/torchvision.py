@@ -4,8 +4,8 @@ weights as plain state dicts."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
-from typing import Callable
 
 from torch import nn
 
