@@ -32,6 +32,9 @@ TRAINER_INT_OR_FLOAT = ["limit_train_batches", "limit_val_batches", "limit_test_
     (["predict", "--top_k", "-1"], "--top_k must be > 0"),
     (["predict", "--window", "0"], "--window must be > 0"),
     (["export", "--tolerance", "-1"], "--tolerance must be >= 0 (NonNegativeFloat), got -1"),
+    # the third rewrite of jsonargparse's wording (cli/parser.py): a value of the wrong type
+    (["fit", "--model.compile", "maybe"], "--model.compile expects bool, got 'maybe'"),
+    (["fit", "--data.train_resize", "abc"], "--data.train_resize expects tuple, got 'abc'"),
     (["fit", "--model.learning_rate", "0.1"], "did you mean --model.lr?"),
     (["fit", "--trainer.max_epoch", "3"], "did you mean --trainer.max_epochs?"),
     (["fit", "--data.train", "TRAIN", "--data.val", "VAL", "--data.val_split", "0.2"],

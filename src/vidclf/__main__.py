@@ -1,3 +1,5 @@
+"""`python -m vidclf`: the vidclf command."""
+
 from vidclf.cli import main
 
 main()

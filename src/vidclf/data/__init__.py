@@ -1,1 +1,1 @@
-"""Video data: sources -> (path, label), PyAV decoding, clip sampling, the LightningDataModule."""
+"""Video data: sources/ -> (path, label), PyAV decoding, clip planning and sampling, the LightningDataModules."""

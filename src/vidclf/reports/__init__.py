@@ -1,2 +1,1 @@
-"""The files a run writes for people to read: one module per file kind, each a Lightning callback
-over the plain writers in `files`."""
+"""The files a run writes for people to read, each a Lightning callback: data_report, evaluation, run_info."""

@@ -3,7 +3,7 @@ its files into list rows {path, label or labels, split, line} (path: a video fil
 FILE#t=START,END), as vidclf's own CSV lists give; a video the annotations name but the disk lacks
 is a row {path, missing: reason, split, line}, to be reported, not to stop the run.
 
-Formats and the layout each expects are documented in README.md ("Data sets as they ship").
+Formats and the layout each expects are documented in docs/data.md ("Data sets as they ship").
 """
 
 from __future__ import annotations

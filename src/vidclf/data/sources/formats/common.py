@@ -23,7 +23,7 @@ def load_json(path: Path):
 
 def shape_error(path: Path, fmt: str, expected: str) -> VidclfError:
     return VidclfError(f"{path}: not the {fmt} layout vidclf reads ({expected}); pass --data.format NAME if it "
-                       f"is another format, or see README.md 'Data sets as they ship'")
+                       f"is another format, or see docs/data.md 'Data sets as they ship'")
 
 
 @functools.lru_cache(maxsize=8)
