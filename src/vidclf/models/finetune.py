@@ -11,7 +11,7 @@ def backbone_parts(net: nn.Module) -> tuple[list[nn.Parameter], list[nn.Module]]
     """Backbone parameters and BatchNorm layers: everything but the new classifier."""
     head = {id(p) for p in classifier(net).parameters()}
     params = [p for p in net.parameters() if id(p) not in head]
-    norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    norms = [m for m in net.modules() if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm))]
     return params, norms
 
 
