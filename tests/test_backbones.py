@@ -106,7 +106,8 @@ def test_fixed_input_backbone_names_its_requirement(name, tiny_data, capsys):
 
 def test_offline_download_names_the_url_and_the_fix():
     with pytest.raises(VidclfError, match=r"could not download x3d_xs weights from http://127.0.0.1:9/X3D_XS"
-                                          r".*--model.pretrained=/path/to/X3D_XS.pyth"):
+                                          r".*--model.pretrained=/path/to/X3D_XS.pyth, or --model.pretrained false "
+                                          r"to train from scratch"):
         build_backbone("x3d_xs", 3, pretrained="http://127.0.0.1:9/X3D_XS.pyth")
 
 

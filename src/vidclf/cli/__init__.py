@@ -20,6 +20,7 @@ from vidclf.models.classifier import VideoClassifier
 from vidclf.reports.data_report import DataReport
 from vidclf.reports.evaluation import EvalReport
 from vidclf.reports.run_info import RunInfo
+from vidclf.reports.run_summary import RunSummary
 
 
 def main(args=None) -> None:
@@ -37,7 +38,8 @@ def main(args=None) -> None:
         VidclfCLI(VideoClassifier, VideoDataModule, trainer_class=VidclfTrainer, args=args,
                   parser_class=VidclfParser, save_config_callback=SaveConfig,
                   seed_everything_default=42,
-                  trainer_defaults={"default_root_dir": "runs", "callbacks": [DataReport(), RunInfo(), EvalReport()]},
+                  trainer_defaults={"default_root_dir": "runs", "callbacks": [DataReport(), RunInfo(), EvalReport(),
+                                                                                RunSummary()]},
                   parser_kwargs={"parser_mode": "omegaconf+", "prog": "vidclf", "allow_abbrev": False,
                                  "description": "Fine-tune, evaluate, apply and export video classifiers."})
     except VidclfError as err:

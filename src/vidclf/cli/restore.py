@@ -36,6 +36,8 @@ def restore(cli) -> None:
         cli.resume_version = Path(path).parent.parent.name
     if not path or path in LIGHTNING_CKPT_WORDS:
         return
+    if Path(path).is_dir():  # a run folder names its checkpoint: best to evaluate, last to resume
+        path = cli.config[sub].ckpt_path = run_checkpoint(path, "last" if sub in ("fit", "pretrain") else "best")
     storage.configure(cli.config[sub].data.get("storage_options"))
     if storage.is_remote(path) and sub != "export":  # Lightning loads the local copy (export names the URL)
         path = cli.config[sub].ckpt_path = local_checkpoint(path)
@@ -78,6 +80,17 @@ def _data_options(checkpoint: dict, current, defaults) -> dict:
     data["classes"] = current.get("classes") or checkpoint["hyper_parameters"].get("class_names")
     data["multi_label"] = checkpoint["hyper_parameters"].get("multi_label", False)
     return data
+
+
+def run_checkpoint(folder: str, which: str) -> str:
+    """FOLDER/checkpoints/WHICH.ckpt of a run folder (or FOLDER/WHICH.ckpt of its checkpoints folder),
+    said in one line; else one error naming the files looked for."""
+    for candidate in (Path(folder) / "checkpoints" / f"{which}.ckpt", Path(folder) / f"{which}.ckpt"):
+        if candidate.is_file():
+            print(f"vidclf: --ckpt_path {folder} is a folder: using {candidate}", file=sys.stderr)
+            return str(candidate)
+    raise VidclfError(f"--ckpt_path {folder}: a folder without {Path(folder) / 'checkpoints' / f'{which}.ckpt'}; "
+                      f"pass a run folder (runs/version_N) or a checkpoint file")
 
 
 def newest_last_checkpoint(root: str) -> str:

@@ -35,6 +35,28 @@ class VidclfTrainer(pl.Trainer):
             find_lr(self, model, datamodule, lr_find_steps)
         return super().fit(model, train_dataloaders, val_dataloaders, datamodule, ckpt_path, weights_only)
 
+    def validate(self, model=None, dataloaders=None, ckpt_path: Optional[str] = None, verbose: bool = True,
+                 datamodule=None, weights_only: Optional[bool] = None):
+        """Evaluate a trained model on validation videos: metrics per clip and per video, per-class files.
+
+        Args:
+            ckpt_path: The vidclf checkpoint to evaluate (a run folder: its checkpoints/best.ckpt).
+            verbose: Print the metrics table.
+            weights_only: Load the checkpoint with torch's weights_only (Lightning's default when unset).
+        """
+        return super().validate(model, dataloaders, ckpt_path, verbose, datamodule, weights_only)
+
+    def test(self, model=None, dataloaders=None, ckpt_path: Optional[str] = None, verbose: bool = True,
+             datamodule=None, weights_only: Optional[bool] = None):
+        """Evaluate a trained model on held-out test videos, once, when the model is final.
+
+        Args:
+            ckpt_path: The vidclf checkpoint to test (a run folder: its checkpoints/best.ckpt).
+            verbose: Print the metrics table.
+            weights_only: Load the checkpoint with torch's weights_only (Lightning's default when unset).
+        """
+        return super().test(model, dataloaders, ckpt_path, verbose, datamodule, weights_only)
+
     def pretrain(self, model: pl.LightningModule, datamodule=None, ckpt_path: Optional[str] = None,
                  weights_only: Optional[bool] = None):
         """Pretrain a VideoMAE encoder on unlabelled videos (masked-video autoencoding), for `fit` to fine-tune.
@@ -85,17 +107,21 @@ class VidclfTrainer(pl.Trainer):
         """
         return ex.export(model, datamodule, ckpt_path, format, output, tolerance, overwrite)
 
-    def data(self, model: pl.LightningModule, datamodule=None, output: str = "data_summary") -> dict:
-        """Look at the data before training: per split, samples per class with their duration,
-        resolutions, frame rates, codecs, unreadable or missing files, and the same content in two
-        splits; writes summary.csv, files.csv, duplicates.csv and class_balance.png into `output`.
+    def data(self, model: pl.LightningModule, datamodule=None, output: str = "data_summary",
+             overwrite: bool = False) -> dict:
+        """Look at the data before training: classes, durations, formats, bad files and duplicates per split.
+
+        Per split: samples per class with their duration, resolutions, frame rates, codecs, unreadable
+        or missing files, and the same content in two splits; writes summary.csv, files.csv,
+        duplicates.csv and class_balance.png into `output`.
 
         Args:
             output: Folder for the tables and the figure.
+            overwrite: Replace the files of an earlier look in `output` (otherwise data refuses to start).
         """
         from vidclf.commands.data_look import look
 
-        return look(datamodule, output)
+        return look(datamodule, output, overwrite)
 
     def serve(self, model: pl.LightningModule, datamodule=None, ckpt_path: Optional[str] = None,
               host: str = "127.0.0.1", port: int = 8000, max_batch_size: PositiveInt = 8,

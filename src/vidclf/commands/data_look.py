@@ -14,12 +14,21 @@ from pathlib import Path
 
 from vidclf.data.scan import facts
 from vidclf.data.segments import split as split_sample
+from vidclf.errors import VidclfError
 from vidclf.io.figures import pyplot, save_figure
 from vidclf.io.files import write_rows
 
+OUTPUTS = ("summary.csv", "files.csv", "duplicates.csv", "class_balance.png")
+SHOWN = 3  # bad files named on the console per split (all of them are in files.csv)
 
-def look(datamodule, output: str) -> dict:
-    """Summarize every split the data module lists (nothing scanned or dropped) into folder `output`."""
+
+def look(datamodule, output: str, overwrite: bool = False) -> dict:
+    """Summarize every split the data module lists (nothing scanned or dropped) into folder `output`;
+    an earlier look there is replaced only with `overwrite`."""
+    earlier = [name for name in OUTPUTS if (Path(output) / name).exists()]
+    if earlier and not overwrite:
+        raise VidclfError(f"{output} already holds {', '.join(earlier)} of an earlier look; choose another --output "
+                          f"or pass --overwrite true")
     splits = datamodule.listed_splits()
     return summarize(splits, {k: v for k, v in datamodule.ignored.items() if k[0] in splits}, Path(output))
 
@@ -103,6 +112,10 @@ def _print(splits, summary, files, duplicates, known, out: Path) -> None:
         total = sum(r["seconds"] for r in rows)
         print(f"{name}: {len(items)} samples of {len(paths)} videos, {len(rows)} classes, {_span(total)}; "
               f"{len(bad)} unreadable / missing / ignored")
+        for f in bad[:SHOWN]:
+            print(f"  {f['status']}: {f['path']}")
+        if len(bad) > SHOWN:
+            print(f"  ... and {len(bad) - SHOWN} more in {out / 'files.csv'}")
         for r in rows:
             print(f"  {r['class']:30} {r['samples']:7d} samples {r['seconds']:10.1f} s  (mean {r['mean_seconds']:.2f} s)")
         print(f"  resolutions: {_common(sizes)}; frame rates: {_common(rates)}; codecs: {_common(codecs)}")

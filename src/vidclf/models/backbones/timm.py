@@ -90,7 +90,7 @@ def build(spec: BackboneSpec, num_classes: int, dropout: float, pretrained: Unio
             raise
         raise VidclfError(f"timm:{spec.source}: could not load its pretrained weights ({type(err).__name__}: "
                           f"{' '.join(str(err).split())[:160]}; offline?); download them once with network "
-                          f"access, or pass --model.pretrained /path/to/weights") from None
+                          f"access, or pass --model.pretrained /path/to/weights (or false to train from scratch)") from None
     if pretrained:
         print(f"vidclf: loaded timm {spec.source} weights"
               + (f" from {pretrained}" if isinstance(pretrained, str) else ""))
