@@ -25,7 +25,7 @@ def test_every_subcommand_has_its_own_one_line_summary(capsys):
 def test_fit_ends_with_where_everything_went(tiny_data, tmp_path, capsys):
     assert vidclf("fit", *TINY, *QUIET, "--data.train", tiny_data / "train", "--data.val", tiny_data / "val",
                   "--trainer.max_epochs", "2", "--trainer.default_root_dir", tmp_path) == 0
-    err = capsys.readouterr().err
+    err = capsys.readouterr().out
     run = tmp_path / "version_0"
     accuracies = [float(r["val/acc"]) for r in read_csv(run / "metrics.csv") if r.get("val/acc")]
     best = max(accuracies)
@@ -38,7 +38,7 @@ def test_fit_ends_with_where_everything_went(tiny_data, tmp_path, capsys):
 def test_fit_without_validation_names_its_last_checkpoint(tiny_data, tmp_path, capsys):
     assert vidclf("fit", *TINY, *QUIET, "--data.train", tiny_data / "train", "--trainer.max_epochs", "1",
                   "--trainer.default_root_dir", tmp_path) == 0
-    err = capsys.readouterr().err
+    err = capsys.readouterr().out
     assert f"last checkpoint  {tmp_path / 'version_0' / 'checkpoints' / 'last.ckpt'} (no val/acc" in err
     assert "pass --data.val or --data.val_split" in err
 
@@ -81,14 +81,21 @@ def test_videos_a_list_names_but_the_disk_lacks_are_missing_not_undecodable(tiny
     listing = write_csv(tmp_path / "train.csv", rows)
     assert vidclf("fit", *TINY, *QUIET, "--data.train", listing, "--trainer.default_root_dir", tmp_path / "runs") == 2
     err = capsys.readouterr().err
-    assert "none of the 3 videos it names is on disk" in err and f"in {tmp_path / 'falling'}" in err
-    assert "set --data.videos_root" in err and not (tmp_path / "runs").exists()
+    assert "3 of 3 train videos are missing" in err and f"no such file falling.mp4 in {tmp_path / 'falling'}" in err
+    assert "set --data.videos_root" in err
+    # the stopped run keeps only its reason: the report naming the missing videos
+    report = read_csv(tmp_path / "runs" / "version_0" / "data_report.csv")
+    assert [r["status"] for r in report] == [f"missing: no such file {m}.mp4 in {tmp_path / m}"
+                                             for m in ("falling", "rising", "sideways")]
+    assert not list((tmp_path / "runs" / "version_0").rglob("*.ckpt"))
+    shutil.rmtree(tmp_path / "runs")
     videos = sorted((tiny_data / "train").rglob("*.mp4"))
     rows = [{"path": str(p), "label": p.parent.name} for p in videos] + [{"path": "gone/absent.mp4", "label": "rising"}]
     listing = write_csv(tmp_path / "most.csv", rows)
     assert vidclf("fit", *TINY, *QUIET, "--data.train", listing, "--trainer.max_epochs", "1",
                   "--trainer.default_root_dir", tmp_path / "runs") == 0
-    assert f"1 of {len(videos) + 1} train videos named in {listing} are missing" in capsys.readouterr().out
+    assert f"1 of {len(videos) + 1} train videos are missing, e.g. {tmp_path / 'gone' / 'absent.mp4'}" in \
+        capsys.readouterr().out
     report = {r["path"]: r["status"] for r in read_csv(tmp_path / "runs" / "version_0" / "data_report.csv")}
     assert report[str(tmp_path / "gone" / "absent.mp4")] == f"missing: no such file absent.mp4 in {tmp_path / 'gone'}"
 
@@ -103,7 +110,7 @@ def test_the_offline_quick_path_on_real_clips(tmp_path, capsys):
     assert vidclf("fit", "--model.backbone", "x3d_xs", "--model.pretrained", "false", "--data.train", data,
                   "--data.val_split", "0.25", "--trainer.max_epochs", "2", *small,
                   "--trainer.default_root_dir", tmp_path / "runs") == 0
-    err = capsys.readouterr().err
+    err = capsys.readouterr().out
     run = tmp_path / "runs" / "version_0"
     assert f"vidclf: fit done; run folder {run}" in err and f"best checkpoint  {run / 'checkpoints' / 'best.ckpt'}" in err
     assert vidclf("predict", "--ckpt_path", run, "--data.predict", data / "typing", "--output",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Optional
 
 import pytorch_lightning as pl
@@ -16,6 +18,7 @@ from vidclf.data.collate import collate
 from vidclf.data.datasets import VideoClips, VideoWindows
 from vidclf.data.sampler import EpochSampler
 from vidclf.data.scan import scan
+from vidclf.data.segments import file_of
 from vidclf.errors import VidclfError
 from vidclf.io import storage
 from vidclf.ranges import store_plain
@@ -55,7 +58,8 @@ class ClipDataModule(pl.LightningDataModule):
         return EpochSampler(size, self.seed, epoch, self.hparams.train_clips, weights)
 
     def _usable(self, items: list, name: str) -> list:
-        """Items whose video opens and decodes; the others go to the data report, with a summary."""
+        """Items whose video is there, opens and decodes; the others go to the data report, with a summary."""
+        items = self._present(items, name)
         bad = scan([p for p, _ in items])
         if bad:
             self.ignored.update({(name, p): f"skipped: {reason}" for p, reason in bad.items()})
@@ -66,6 +70,26 @@ class ClipDataModule(pl.LightningDataModule):
                                   f"--data.max_failed {self.hparams.max_failed}; e.g. {next(iter(bad))}: "
                                   f"{next(iter(bad.values()))}")
         return [item for item in items if item[0] not in bad]
+
+    def _present(self, items: list, name: str) -> list:
+        """Items whose local video exists; the others are `missing` (not undecodable): reported with the
+        folder looked in, and more than --data.max_failed of them stop the run with the fix."""
+        missing = {}
+        for sample, _ in items:
+            video = file_of(sample)
+            if not storage.is_remote(video) and not os.path.exists(video):
+                missing[sample] = f"missing: no such file {Path(video).name} in {Path(video).parent}"
+        if not missing:
+            return items
+        self.ignored.update({(name, p): reason for p, reason in missing.items()})
+        first = next(iter(missing))
+        print(f"vidclf: {len(missing)} of {len(items)} {name} videos are missing, e.g. {first} (listed in "
+              f"RUN/data_report.csv)")
+        if len(missing) > self.hparams.max_failed * len(items):
+            raise VidclfError(f"{len(missing)} of {len(items)} {name} videos are missing, more than --data.max_failed "
+                              f"{self.hparams.max_failed}, e.g. {missing[first]}; relative paths in a list are taken "
+                              f"from the list's folder: set --data.videos_root to the folder holding the videos")
+        return [item for item in items if item[0] not in missing]
 
     def _loader(self, name: str, sampler: Optional[Sampler] = None) -> DataLoader:
         workers = self.hparams.num_workers

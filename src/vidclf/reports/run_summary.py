@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -22,7 +21,7 @@ class RunSummary(pl.Callback):
         if hasattr(pl_module.hparams, "mask_ratio"):  # vidclf pretrain: the encoder is what comes next
             print(f"vidclf: pretrain done; run folder {run}\n  encoder  {run / 'encoder'}\n  next:\n"
                   f"    vidclf fit --model.backbone hf:{run / 'encoder'} --model.pretrained true --data.train VIDEOS",
-                  file=sys.stderr, flush=True)
+                  flush=True)
             return
         lines = [f"vidclf: fit done; run folder {run}"]
         if best is not None and best.best_model_path and best.best_model_score is not None:
@@ -39,7 +38,7 @@ class RunSummary(pl.Callback):
                   f"    vidclf validate --ckpt_path {checkpoint} --data.val VIDEOS",
                   f"    vidclf predict  --ckpt_path {checkpoint} --data.predict VIDEOS --output predictions.csv",
                   f"    vidclf export   --ckpt_path {checkpoint} --format onnx"]
-        print("\n".join(lines), file=sys.stderr, flush=True)
+        print("\n".join(lines), flush=True)
 
 
 def _best_callback(trainer) -> ModelCheckpoint | None:

@@ -7,14 +7,12 @@ import os
 from pathlib import Path
 from typing import Optional
 
-from vidclf.data.segments import file_of
 from vidclf.data.sources import formats
 from vidclf.data.sources.kinds import VIDEO_EXTENSIONS, is_video_name, looks_like_video
 from vidclf.data.sources.listing import LABELLED_HELP, Listing
 from vidclf.data.sources.lists import LIST_SUFFIXES, from_rows, read_list
 from vidclf.data.sources.splits import SPLIT_NAMES
 from vidclf.errors import VidclfError
-from vidclf.io import storage
 from vidclf.io.sniff import not_regular
 
 
@@ -119,11 +117,8 @@ def labelled_videos(source: str, split: Optional[str], videos_root: Optional[str
         if multi_label:
             listing.items = [(p, (label,)) for p, label in listing.items]
     else:
-        rows, missing = _on_disk(read_list(root, need_label=True, videos_root=videos_root))
-        listing = from_rows(rows, source, root, split, multi_label, allow_empty)
-        if not listing.items and missing:
-            raise VidclfError(f"{source}: none of the {len(missing)} videos it names is on disk ({missing[0][1]}); "
-                              f"set --data.videos_root to the folder holding them")
+        listing = from_rows(read_list(root, need_label=True, videos_root=videos_root), source, root, split,
+                             multi_label, allow_empty)
     listing.ignored += missing
     if not listing.items:
         loose = [p for p, reason in listing.ignored if reason == "not inside a class folder" and is_video_name(Path(p))]
@@ -132,19 +127,6 @@ def labelled_videos(source: str, split: Optional[str], videos_root: Optional[str
                               f"holds no class folders; pass its parent folder (one subfolder per class), or a list")
         raise VidclfError(f"{source}: no videos found{f' for split {split!r}' if split else ''}; {LABELLED_HELP}")
     return listing
-
-
-def _on_disk(rows: list[dict]) -> tuple[list[dict], list[tuple[str, str]]]:
-    """A list's rows whose local video exists, and (path, "missing: ...") for the others (URLs are kept:
-    they are looked at when read)."""
-    found, missing = [], []
-    for row in rows:
-        video = file_of(row["path"])
-        if storage.is_remote(video) or Path(video).exists():
-            found.append(row)
-        else:
-            missing.append((row["path"], f"missing: no such file {Path(video).name} in {Path(video).parent}"))
-    return found, missing
 
 
 def has_split(source: str, split: str, format: str, videos_root: Optional[str], split_number: int) -> bool:
