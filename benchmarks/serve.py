@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import socket
 import statistics
@@ -168,8 +167,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.baseline:
         return baseline_server(args.baseline[0], int(args.baseline[1]))
+    from vidclf.cores import core_count
+
     print(f"{len(VIDEOS)} videos from ../shared/videos/labeled_actions, {args.requests} requests per cell, "
-          f"{os.cpu_count()} cores")
+          f"{core_count()} cores")
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = checkpoint(Path(tmp), args.backbone)
         results: dict[tuple[str, int], tuple[float, float, float, int]] = {}

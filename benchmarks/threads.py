@@ -54,14 +54,14 @@ def main() -> None:
 
 
 def run(args) -> None:
-    from vidclf.cores import compute_threads
+    from vidclf.cores import compute_threads, core_count
     from vidclf.synthetic import render_dataset
 
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "demo"
         render_dataset(str(data / "train"), per_class=args.per_class, seed=0)
         render_dataset(str(data / "val"), per_class=max(2, args.per_class // 4), seed=1)
-        cores = len(os.sched_getaffinity(0))
+        cores = core_count()
         rows = [(f"torch default ({torch.get_num_threads()} threads)", str(torch.get_num_threads())),
                 ("OMP_NUM_THREADS=1", "1"), ("vidclf's choice (free cores)", None)]
         print(f"{cores} cores available, {args.busy} other busy process(es), demo recipe (2 decoding workers), "

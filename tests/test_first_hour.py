@@ -119,3 +119,14 @@ def test_the_offline_quick_path_on_real_clips(tmp_path, capsys):
     assert len(rows) == len(list((data / "typing").glob("*.mp4"))) and all(r["status"] == "ok" for r in rows)
     assert vidclf("export", "--ckpt_path", run, "--format", "onnx", "--output", tmp_path / "model.onnx") == 0
     assert (tmp_path / "model.onnx.json").is_file()
+
+
+def test_fit_given_its_run_folder_continues_that_run(tiny_data, tmp_path, capsys):
+    args = ["fit", *TINY, *QUIET, "--data.train", tiny_data / "train", "--data.val", tiny_data / "val",
+            "--trainer.default_root_dir", tmp_path]
+    assert vidclf(*args, "--trainer.max_epochs", "1") == 0
+    run = tmp_path / "version_0"
+    assert vidclf(*args, "--trainer.max_epochs", "2", "--ckpt_path", run) == 0
+    assert f"--ckpt_path {run} is a folder: using {run / 'checkpoints' / 'last.ckpt'}" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["version_0"]  # resumed in place
+    assert [r["epoch"] for r in read_csv(run / "metrics.csv") if r.get("val/acc")] == ["0", "1"]

@@ -28,8 +28,7 @@ def modules() -> dict[str, Path]:
 def layer(module: str) -> int:
     if module in TOOLS:
         return 99
-    parts = module.split(".")
-    return LAYERS.get(parts[1], 0) if len(parts) > 2 or parts[1] in LAYERS else LAYERS["base"]
+    return LAYERS.get(module.split(".")[1], LAYERS["base"])  # vidclf.<folder>...; base modules are in no folder
 
 
 def imports(path: Path, top_level_only: bool) -> set[str]:

@@ -102,7 +102,8 @@ class VidclfCLI(LightningCLI):
         trainer = super().instantiate_trainer(**kwargs)
         options = config.get("checkpoint") or {}
         checkpoint = next((c for c in trainer.callbacks if isinstance(c, Checkpoint)), None)
-        if checkpoint is not None and checkpoint.save_last:  # last.ckpt at every save point (see Checkpoint)
+        if checkpoint is not None and checkpoint.save_last and self.subcommand in ("fit", "pretrain"):
+            # last.ckpt at every save point (see Checkpoint)
             checkpoint.save_last = False
             trainer.callbacks.append(last_checkpoint(options))
         return trainer

@@ -37,11 +37,16 @@ def restore(cli) -> None:
     if not path or path in LIGHTNING_CKPT_WORDS:
         return
     if Path(path).is_dir():  # a run folder names its checkpoint: best to evaluate, last to resume
-        path = cli.config[sub].ckpt_path = run_checkpoint(path, "last" if sub in ("fit", "pretrain") else "best")
+        resuming = sub in ("fit", "pretrain")
+        path = cli.config[sub].ckpt_path = run_checkpoint(path, "last" if resuming else "best")
+        run = Path(path).parent.parent
+        if resuming and run.parent.resolve() == Path(cli.config[sub].trainer.default_root_dir or "runs").resolve():
+            cli.resume_version = run.name  # continued in place, as `--ckpt_path last` does
     storage.configure(cli.config[sub].data.get("storage_options"))
     if storage.is_remote(path) and sub != "export":  # Lightning loads the local copy (export names the URL)
         path = cli.config[sub].ckpt_path = local_checkpoint(path)
-    checkpoint = read_checkpoint(path, pretraining=sub == "pretrain")
+    # export and serve load the weights again from it: kept for them (Lightning's loops read it themselves)
+    checkpoint = read_checkpoint(path, pretraining=sub == "pretrain", keep=sub in ("export", "serve"))
     cli.resume_step = checkpoint.get("global_step", 0)
     if sub == "pretrain":  # the model as it was: the resumed run continues that training
         model = {k: v for k, v in checkpoint["hyper_parameters"].items() if not k.startswith("_")}

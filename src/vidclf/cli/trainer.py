@@ -22,8 +22,8 @@ class VidclfTrainer(pl.Trainer):
         """Train the model, validating after every epoch.
 
         Args:
-            ckpt_path: Resume from this checkpoint (`last`: the newest run's last.ckpt under
-                --trainer.default_root_dir), continuing its run directory.
+            ckpt_path: Resume from this checkpoint (a run folder: its checkpoints/last.ckpt; `last`: the
+                newest run's last.ckpt under --trainer.default_root_dir), continuing its run directory.
             weights_only: Load the checkpoint with torch's weights_only (Lightning's default when unset).
             lr_find_steps: Training steps of the learning-rate search that --model.lr auto runs first.
             batch_size_max: The largest batch --data.batch_size auto tries (needed on the CPU, where
@@ -79,6 +79,7 @@ class VidclfTrainer(pl.Trainer):
         """Predict the class of every video and write one row per video to a CSV or JSON Lines file.
 
         Args:
+            ckpt_path: The vidclf checkpoint to predict with (a run folder: its checkpoints/best.ckpt).
             output: Where to write predictions (.csv, or .jsonl for JSON Lines).
             top_k: How many ranked labels with probabilities each row lists. Default: 5; for a
                 multi-label model every class's probability (prob_<class> columns) instead.
@@ -99,7 +100,7 @@ class VidclfTrainer(pl.Trainer):
         """Export a trained model (ONNX, TorchScript or torch.export) with a JSON sidecar, and check it.
 
         Args:
-            ckpt_path: The vidclf checkpoint to export.
+            ckpt_path: The vidclf checkpoint to export (a run folder: its checkpoints/best.ckpt).
             format: onnx (run by onnxruntime), torchscript (.pt) or pt2 (torch.export program).
             output: File to write. Default: model.onnx / model.pt / model.pt2 in the checkpoint's run.
             tolerance: Largest allowed difference between exported and checkpoint logits.
@@ -134,7 +135,7 @@ class VidclfTrainer(pl.Trainer):
         checkpoint, --data.num_clips / --data.num_crops to change them).
 
         Args:
-            ckpt_path: The vidclf checkpoint to serve.
+            ckpt_path: The vidclf checkpoint to serve (a run folder: its checkpoints/best.ckpt).
             host: 127.0.0.1 (this machine only), or 0.0.0.0 / :: (every interface; put a reverse proxy in front).
             port: TCP port (1024-65535).
             max_batch_size: Requests from different clients taken as one batch, at most (1: no batching): one

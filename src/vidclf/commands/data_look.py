@@ -53,8 +53,7 @@ def summarize(splits: dict[str, list], ignored: dict[tuple[str, str], str], out:
                           "end": "" if end is None else end,
                           "label": list(labels) if isinstance(labels, tuple) else labels, "seconds": round(seconds, 3),
                           "width": fact.get("width", ""), "height": fact.get("height", ""), "fps": fact.get("fps", ""),
-                          "codec": fact.get("codec", ""), "status": f"unreadable: {fact['error']}" if fact["error"]
-                          else "ok"})
+                          "codec": fact.get("codec", ""), "status": _status(fact["error"])})
         summary += [{"split": name, "class": label, "samples": len(durations), "seconds": round(sum(durations), 1),
                      "mean_seconds": round(sum(durations) / len(durations), 2)}
                     for label, durations in sorted(per_class.items())]
@@ -124,6 +123,11 @@ def _print(splits, summary, files, duplicates, known, out: Path) -> None:
               f"(the same video twice; in two splits it leaks): {out / 'duplicates.csv'}")
     print(f"vidclf: wrote {out / 'summary.csv'}, {out / 'files.csv'}, {out / 'duplicates.csv'}, "
           f"{out / 'class_balance.png'}")
+
+
+def _status(error: str) -> str:
+    """A file's row status: ok, missing: ..., or unreadable: why."""
+    return "ok" if not error else error if error.startswith("missing") else f"unreadable: {error}"
 
 
 def _span(seconds: float) -> str:

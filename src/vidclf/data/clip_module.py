@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Optional
 
 import pytorch_lightning as pl
@@ -18,7 +16,6 @@ from vidclf.data.collate import collate
 from vidclf.data.datasets import VideoClips, VideoWindows
 from vidclf.data.sampler import EpochSampler
 from vidclf.data.scan import scan
-from vidclf.data.segments import file_of
 from vidclf.errors import VidclfError
 from vidclf.io import storage
 from vidclf.ranges import store_plain
@@ -58,38 +55,29 @@ class ClipDataModule(pl.LightningDataModule):
         return EpochSampler(size, self.seed, epoch, self.hparams.train_clips, weights)
 
     def _usable(self, items: list, name: str) -> list:
-        """Items whose video is there, opens and decodes; the others go to the data report, with a summary."""
-        items = self._present(items, name)
-        bad = scan([p for p, _ in items])
-        if bad:
-            self.ignored.update({(name, p): f"skipped: {reason}" for p, reason in bad.items()})
-            print(f"vidclf: {len(bad)} of {len(items)} {name} videos cannot be decoded and are skipped "
-                  f"(reasons in RUN/data_report.csv)")
-            if len(bad) > self.hparams.max_failed * len(items):
-                raise VidclfError(f"{len(bad)} of {len(items)} {name} videos cannot be decoded, more than "
-                                  f"--data.max_failed {self.hparams.max_failed}; e.g. {next(iter(bad))}: "
-                                  f"{next(iter(bad.values()))}")
-        return [item for item in items if item[0] not in bad]
+        """Items whose video is there, opens and decodes; the others go to the data report, with a summary:
+        missing videos (the scan says `missing: ...`) apart from those that cannot be decoded."""
+        found = scan([p for p, _ in items])
+        missing = {p: reason for p, reason in found.items() if reason.startswith("missing")}
+        broken = {p: reason for p, reason in found.items() if p not in missing}
+        self._set_aside(items, name, missing, "are missing", "are missing", "",
+                        "relative paths in a list are taken from the list's folder: set --data.videos_root to the "
+                        "folder holding the videos")
+        self._set_aside(items, name, broken, "cannot be decoded", "cannot be decoded and are skipped", "skipped: ")
+        return [item for item in items if item[0] not in found]
 
-    def _present(self, items: list, name: str) -> list:
-        """Items whose local video exists; the others are `missing` (not undecodable): reported with the
-        folder looked in, and more than --data.max_failed of them stop the run with the fix."""
-        missing = {}
-        for sample, _ in items:
-            video = file_of(sample)
-            if not storage.is_remote(video) and not os.path.exists(video):
-                missing[sample] = f"missing: no such file {Path(video).name} in {Path(video).parent}"
-        if not missing:
-            return items
-        self.ignored.update({(name, p): reason for p, reason in missing.items()})
-        first = next(iter(missing))
-        print(f"vidclf: {len(missing)} of {len(items)} {name} videos are missing, e.g. {first} (listed in "
-              f"RUN/data_report.csv)")
-        if len(missing) > self.hparams.max_failed * len(items):
-            raise VidclfError(f"{len(missing)} of {len(items)} {name} videos are missing, more than --data.max_failed "
-                              f"{self.hparams.max_failed}, e.g. {missing[first]}; relative paths in a list are taken "
-                              f"from the list's folder: set --data.videos_root to the folder holding the videos")
-        return [item for item in items if item[0] not in missing]
+    def _set_aside(self, items: list, name: str, reasons: dict[str, str], what: str, said: str, status: str,
+                   fix: str = "") -> None:
+        """Put `reasons` ({sample: why}) in the data report (as `status` + why) and say so in one line;
+        more than --data.max_failed of them stop the run, naming the first and `fix`."""
+        if not reasons:
+            return
+        self.ignored.update({(name, p): f"{status}{reason}" for p, reason in reasons.items()})
+        first, count = next(iter(reasons)), f"{len(reasons)} of {len(items)} {name} videos"
+        print(f"vidclf: {count} {said}, e.g. {first} (all in RUN/data_report.csv)")
+        if len(reasons) > self.hparams.max_failed * len(items):
+            raise VidclfError(f"{count} {what}, more than --data.max_failed {self.hparams.max_failed}; e.g. {first}: "
+                              f"{reasons[first]}" + (f"; {fix}" if fix else ""))
 
     def _loader(self, name: str, sampler: Optional[Sampler] = None) -> DataLoader:
         workers = self.hparams.num_workers

@@ -25,7 +25,7 @@ from vidclf.data.failures import DecodeError, reason
 from vidclf.data.rgb import RGBFrames
 from vidclf.io import storage
 from vidclf.io.remote_video import open_video
-from vidclf.io.sniff import not_regular
+from vidclf.io.sniff import missing, not_regular
 
 SEEK_GAP = 1.0  # seconds; nearer wanted frames are reached by decoding on rather than seeking
 
@@ -52,7 +52,7 @@ class VideoReader:
         self._held: tuple = (None, 0.0)  # the last decoded frame and its time, where decoding stands
         self.rgb = RGBFrames()  # keeps its libswscale context and frame size across the file's frames
         try:
-            refused = "" if storage.is_remote(path) else not_regular(path)
+            refused = "" if storage.is_remote(path) else missing(path) or not_regular(path)
             if refused:
                 raise DecodeError(refused)
             self._open()

@@ -99,12 +99,12 @@ def facts(paths: list[str], store: Path = DEFAULT_STORE, workers: Optional[int] 
 
 
 def _key(path: str) -> Optional[str]:
-    """The file's identity (path, size, mtime; a remote object's ETag too); a local file that does not
-    exist is remembered as missing, a remote object that cannot be looked at is not remembered."""
+    """The file's identity (path, size, mtime; a remote object's ETag too); a file that does not exist or
+    cannot be looked at is not remembered (it is probed again, cheaply, next time)."""
     try:
         return storage.identity(path)
     except OSError:
-        return None if storage.is_remote(path) else f"{path}|missing"
+        return None
 
 
 def _load(store: Path) -> dict:

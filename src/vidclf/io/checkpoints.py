@@ -1,4 +1,4 @@
-"""Reading vidclf checkpoints: one reader every command uses, each file read once per process."""
+"""Reading vidclf checkpoints: one reader every command uses, each file read once per command."""
 
 from __future__ import annotations
 
@@ -9,16 +9,18 @@ import torch
 from vidclf.errors import VidclfError
 from vidclf.io import sniff, storage
 
-_READ: dict[tuple, dict] = {}  # (path, size, mtime) -> contents: the last checkpoint read
+_KEPT: dict[tuple, dict] = {}  # (path, size, mtime) -> contents, kept for one later reader (export, serve)
 
 
-def read_checkpoint(path: str, pretraining: bool = False) -> dict:
+def read_checkpoint(path: str, pretraining: bool = False, keep: bool = False) -> dict:
     """A vidclf checkpoint's contents (of `vidclf pretrain` with `pretraining`), or one clear error
-    naming the file. A remote checkpoint (a URL) is read from a local copy (see `local_checkpoint`)."""
+    naming the file. A remote checkpoint (a URL) is read from a local copy (see `local_checkpoint`).
+    `keep`: hold the contents for the next read of the same unchanged file, which takes them (so the
+    CLI's restore and export/serve share one read, and nothing stays in memory after)."""
     path = local_checkpoint(path)
     if not Path(path).is_file():
         raise VidclfError(f"--ckpt_path {path}: no such file; pass RUN/checkpoints/best.ckpt of a vidclf run")
-    checkpoint = _load(path)
+    checkpoint = _load(path, keep)
     hparams = checkpoint.get("hyper_parameters", {})
     if "mask_ratio" in hparams and not pretraining:
         run = Path(path).parent.parent
@@ -48,13 +50,12 @@ def local_checkpoint(path: str) -> str:
         raise VidclfError(f"--ckpt_path {path}: {storage.reason(err)}") from None
 
 
-def _load(path: str) -> dict:
-    """torch.load of a checkpoint file, kept while the file is unchanged: the CLI's restore, export and
-    serve share one read (Lightning reads the file once more itself)."""
+def _load(path: str, keep: bool) -> dict:
+    """torch.load of a checkpoint file, or the contents kept by the last read of it while unchanged."""
     stat = Path(path).stat()
     key = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
-    if key in _READ:
-        return _READ[key]
+    if key in _KEPT:
+        return _KEPT[key] if keep else _KEPT.pop(key)
     first = sniff.head(path, 512)
     if not sniff.is_checkpoint(first):
         raise VidclfError(f"--ckpt_path {path}: not a checkpoint but {sniff.describe(first)}; pass "
@@ -64,6 +65,7 @@ def _load(path: str) -> dict:
     except Exception as err:
         raise VidclfError(f"--ckpt_path {path}: a damaged or foreign checkpoint ({type(err).__name__}: "
                           f"{' '.join(str(err).split())[:160]}); pass one from RUN/checkpoints/") from None
-    _READ.clear()  # one kept: a command uses one checkpoint
-    _READ[key] = checkpoint
+    _KEPT.clear()
+    if keep:
+        _KEPT[key] = checkpoint
     return checkpoint

@@ -14,6 +14,14 @@ VIDEO_MAGIC = (b"\x1a\x45\xdf\xa3",  # Matroska / WebM
 CHECKPOINT_MAGIC = (b"PK\x03\x04", b"\x80")  # torch.save: a zip archive, or a legacy pickle
 
 
+def missing(path: str) -> str:
+    """Why a local `path` cannot be read because nothing is there ("" when something is), naming the
+    folder looked in (for a list's relative paths that folder is the usual mistake)."""
+    if os.path.lexists(path):
+        return ""
+    return f"missing: no such file {Path(path).name} in {Path(path).parent}"
+
+
 def head(path: str | Path, size: int = HEAD) -> bytes:
     """The first `size` bytes of a local file (b"" when it cannot be read)."""
     try:
