@@ -7,8 +7,8 @@ VIDCLF := $(VENV)/bin/vidclf
 STAMP := $(VENV)/.installed
 RUN := runs/demo/version_0
 PYTEST := $(PY) -m pytest -p no:cacheprovider --durations=15
-# the default suite in 2 processes (pytest-xdist): 4 min 8 s instead of 6 min 46 s in one on 2 cores
-# (measured on the same suite, docs/development.md); the slow suite in one
+# the default suite in 2 processes (pytest-xdist): 4 min 8 s instead of 6 min 46 s in one, on 2 cores and
+# the same 264+122 tests (docs/development.md); the slow suite in one
 
 .PHONY: install demo test test-slow lint docs clean
 
