@@ -96,6 +96,11 @@ def run_example(name: str, *args) -> list[str]:
     return done.stdout.strip().splitlines()
 
 
+def evaluation(run: Path, sub: str = "validate") -> Path:
+    """The newest evaluation folder RUN/<sub>/<date>_<time> that `vidclf validate/test` wrote for a run."""
+    return max((run / sub).iterdir(), key=lambda p: p.stat().st_mtime_ns)
+
+
 def write_csv(path: Path, rows: list[dict]) -> Path:
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))

@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import QUIET, TINY, read_csv, run_example, vidclf, write_csv
+from conftest import QUIET, TINY, evaluation, read_csv, run_example, vidclf, write_csv
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -65,19 +65,19 @@ def test_checkpoint_only_validate_and_test(trained, tiny_data, tmp_path, capsys)
                   "--trainer.default_root_dir", tmp_path) == 0
     out = capsys.readouterr().out
     assert "val/acc" in out and "val/f1_macro" in out and "val/acc_mean_class" in out
-    val_acc = float(read_csv(tmp_path / "version_0" / "metrics.csv")[-1]["val/acc"])
+    val_acc = float(read_csv(evaluation(trained) / "metrics.csv")[-1]["val/acc"])
     assert "val/acc_top5" not in out  # only with more than 5 classes
-    per_class = read_csv(tmp_path / "version_0" / "per_class.csv")
+    per_class = read_csv(evaluation(trained) / "per_class.csv")
     assert [(r["class"], r["videos"]) for r in per_class] == [("falling", "5"), ("rising", "5"), ("sideways", "5")]
-    assert "falling" in out.split("per-class results")[0]  # the console table
-    assert (tmp_path / "version_0" / "confusion_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "falling" in out.split("validate results in")[0]  # the console table
+    assert (evaluation(trained) / "confusion_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     rows = [{"path": str(p.relative_to(tiny_data)), "label": p.parent.name}
             for p in sorted((tiny_data / "val").rglob("*.*"))]
     listing = write_csv(tiny_data / "test.csv", rows)
     assert vidclf("test", *QUIET, "--ckpt_path", best, "--data.test", listing,
                   "--trainer.default_root_dir", tmp_path) == 0
     assert "test/acc" in capsys.readouterr().out
-    metrics = read_csv(tmp_path / "version_1" / "metrics.csv")
+    metrics = read_csv(evaluation(trained, "test") / "metrics.csv")
     # the same videos with the same views, listed instead of in class folders: the same accuracy
     assert float(metrics[-1]["test/acc"]) == pytest.approx(val_acc, abs=1e-6)
 
@@ -176,7 +176,7 @@ def test_checkpoint_only_never_downloads(tiny_data, tmp_path):
     (["fit", "--data.train", "/no/such/dir"], "/no/such/dir: no such file or folder"),
     (["fit", "--model.backbone", "x3d_xxs", "--data.train", "TRAIN"], "unknown backbone 'x3d_xxs'; choose one of"),
     (["fit", "--data.train", "EMPTY"], "class folder holds no videos"),
-    (["fit", "--data.train", "BADCSV"], "unknown column(s) ['comment']"),
+    (["fit", "--data.train", "BADCSV"], "list has columns ['path', 'comment'], needs ['path', 'label']"),
     (["predict", "--ckpt_path", "/no/such.ckpt", "--data.predict", "TRAIN"], "--ckpt_path /no/such.ckpt: no such file"),
     (["export", "--ckpt_path", "NOTCKPT"], "not a checkpoint but a text file"),
     (["validate", "--ckpt_path", "CKPT", "--data.val", "OTHERCLASS"], "['walking'] are not among the trained classes"),
@@ -186,7 +186,7 @@ def test_bad_input_gives_one_clear_line(args, expected, trained, tiny_data, tmp_
     (tmp_path / "empty" / "a").mkdir(parents=True)
     (tmp_path / "empty" / "b").mkdir()
     (tmp_path / "empty" / "b" / "x.mp4").write_bytes(b"")
-    write_csv(tmp_path / "bad.csv", [{"path": "x.mp4", "label": "a", "comment": "hi"}])
+    write_csv(tmp_path / "bad.csv", [{"path": "x.mp4", "comment": "hi"}])
     (tmp_path / "not.ckpt").write_text("hello")
     (tmp_path / "other" / "walking").mkdir(parents=True)
     (tmp_path / "other" / "walking" / "w.mp4").write_bytes((tiny_data / "val/rising/rising.mp4").read_bytes())
@@ -220,7 +220,7 @@ def test_test_accuracy_equals_accuracy_of_predict_rows(trained, tiny_data, tmp_p
     views = ["--data.num_clips", "3", "--data.num_crops", "3", "--model.aggregate", "logit"]
     assert vidclf("test", *QUIET, *views, "--ckpt_path", best, "--data.test", tiny_data / "val",
                   "--trainer.default_root_dir", tmp_path / "runs") == 0
-    test_acc = float(read_csv(tmp_path / "runs/version_0/metrics.csv")[-1]["test/acc"])
+    test_acc = float(read_csv(evaluation(trained, "test") / "metrics.csv")[-1]["test/acc"])
     assert vidclf("predict", *QUIET, *views, "--ckpt_path", best, "--data.predict", tiny_data / "val",
                   "--output", tmp_path / "p.csv") == 0
     right = [Path(r["path"]).parent.name == r["label"] for r in read_csv(tmp_path / "p.csv")]

@@ -14,7 +14,7 @@ import pytest
 import torch
 from sklearn.metrics import average_precision_score, f1_score
 
-from conftest import QUIET, REPO, TINY, read_csv, run_example, vidclf
+from conftest import QUIET, REPO, TINY, evaluation, read_csv, run_example, vidclf
 from tiny_models import tiny_hf
 from vidclf.metrics.multilabel import DEFAULT_THRESHOLD, average_precision, evaluate, tune_thresholds
 from vidclf.synthetic import TAGS, render_tagged
@@ -98,7 +98,7 @@ def test_fit_validate_test_on_a_labels_list(tagged, tagged_run, tmp_path):
 
     assert vidclf("test", *QUIET, "--ckpt_path", tagged_run / "checkpoints/best.ckpt", "--data.test",
                   tagged / "val.csv", "--data.num_workers", "0", "--trainer.default_root_dir", tmp_path) == 0
-    run = tmp_path / "version_0"
+    run = evaluation(tagged_run, "test")
     assert (run / "pr_curves.png").stat().st_size > 10_000 and not (run / "confusion_matrix.png").exists()
     table = read_csv(run / "per_class.csv")
     assert [r["class"] for r in table] == list(TAGS)
@@ -303,6 +303,6 @@ def test_ddp_multi_label_metrics_equal_one_process(tagged, tmp_path):
     fitted = [r for r in read_csv(tmp_path / "version_0/metrics.csv") if r.get("val/mAP")][-1]
     assert vidclf("validate", *QUIET, "--ckpt_path", tmp_path / "version_0/checkpoints/last.ckpt", "--data.val",
                   tagged / "val.csv", "--data.num_workers", "0", "--trainer.default_root_dir", tmp_path) == 0
-    alone = [r for r in read_csv(tmp_path / "version_1/metrics.csv") if r.get("val/mAP")][-1]
+    alone = [r for r in read_csv(evaluation(tmp_path / "version_0") / "metrics.csv") if r.get("val/mAP")][-1]
     for key in ("val/mAP", "val/f1_micro", "val/f1_macro", "val/loss"):
         assert float(alone[key]) == pytest.approx(float(fitted[key]), abs=1e-5), key

@@ -3,13 +3,11 @@ command line, conflicting options and odd checkpoints each give one `vidclf: err
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 import yaml
 
-from conftest import QUIET, TINY, read_csv, vidclf
+from conftest import QUIET, TINY, vidclf
 
 TRAINER_INT_OR_FLOAT = ["limit_train_batches", "limit_val_batches", "limit_test_batches", "limit_predict_batches",
                         "overfit_batches", "val_check_interval", "gradient_clip_val"]
@@ -111,19 +109,18 @@ def test_val_split_with_a_dataset_root_that_has_val_is_refused(tiny_data, tmp_pa
     assert "holds its own validation videos" in capsys.readouterr().err
 
 
-def test_run_stopped_before_training_leaves_its_reason_or_nothing(tiny_data, tmp_path):
-    """Too many bad files: the run folder holds data_report.csv saying why. A class mismatch
-    (nothing to report): no run folder at all."""
+def test_run_stopped_before_training_leaves_no_run_folder(tiny_data, tmp_path, capsys):
+    """Too many bad files found by the scan, or a class mismatch: nothing trained, so no run folder; the
+    error names the first bad file and `vidclf data` lists them all."""
     train = tmp_path / "train"
     for cls in ("a", "b"):
         (train / cls).mkdir(parents=True)
         (train / cls / "bad.mp4").write_bytes(b"\x00" * 100)
         (train / cls / "ok.mp4").write_bytes((tiny_data / "val/rising/rising.mp4").read_bytes())
     assert vidclf("fit", *TINY, *QUIET, "--data.train", train, "--trainer.default_root_dir", tmp_path / "r1") == 2
-    runs = list((tmp_path / "r1").iterdir())
-    assert [p.name for p in runs] == ["version_0"]
-    report = read_csv(runs[0] / "data_report.csv")
-    assert sorted(Path(r["path"]).name for r in report) == ["bad.mp4", "bad.mp4"]
+    err = capsys.readouterr().err
+    assert "2 of 4 train videos cannot be decoded" in err and "bad.mp4" in err and "vidclf data lists them all" in err
+    assert not (tmp_path / "r1").exists() or not any((tmp_path / "r1").iterdir())
     other = tmp_path / "other" / "walking"
     other.mkdir(parents=True)
     (other / "w.mp4").write_bytes((tiny_data / "val/rising/rising.mp4").read_bytes())

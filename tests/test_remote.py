@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import QUIET, TINY, free_port, read_csv, vidclf
+from conftest import QUIET, TINY, evaluation, free_port, read_csv, vidclf
 
 boto3 = pytest.importorskip("boto3")
 moto_server = pytest.importorskip("moto.server")
@@ -287,7 +287,8 @@ def test_fit_validate_predict_export_with_everything_in_s3(s3, tmp_path, capsys)
         assert vidclf("validate", "--ckpt_path", ckpt, *QUIET, "--data.val", "s3://videos/tiny/val",
                       "--data.num_workers", "0", "--trainer.default_root_dir", tmp_path / name) == 0
     capsys.readouterr()
-    local_metrics, remote_metrics = (read_csv(tmp_path / n / "version_0" / "per_class.csv") for n in ("local", "remote"))
+    # the local checkpoint's results go with its run; the remote one's (no run folder) under the root given
+    local_metrics, remote_metrics = (read_csv(evaluation(folder) / "per_class.csv") for folder in (run, tmp_path / "remote"))
     assert local_metrics == remote_metrics and len(local_metrics) >= 3
 
     assert vidclf("predict", "--ckpt_path", remote_ckpt, *QUIET, "--data.predict", "s3://videos/tiny/lists/val.csv",

@@ -165,7 +165,7 @@ def test_labels_map_to_sorted_class_indices(labels, tmp_path_factory):
     (["fit", "--data.batchsize", "3"], "unrecognized arguments: --data.batchsize 3; did you mean --data.batch_size?"),
     (["fit", "--trainer.max_epochs", "abc"], "--trainer.max_epochs expects int, got 'abc'"),
     (["fit", "--config", "TYPO"], "typo.yaml: unknown option(s) model.backbon (did you mean model.backbone?)"),
-    (["fit", "--config", "/no/such.yaml"], "File does not exist: '/no/such.yaml'"),
+    (["fit", "--config", "/no/such.yaml"], "--config /no/such.yaml: no such file, and not a config shipped with vidclf"),
 ])
 def test_config_mistakes_are_one_line_with_a_suggestion(args, expected, tmp_path, capsys):
     typo = tmp_path / "typo.yaml"

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from lightning_fabric.utilities.distributed import DistributedSamplerWrapper
 
-from conftest import QUIET, TINY, read_csv, vidclf
+from conftest import QUIET, TINY, evaluation, read_csv, vidclf
 from vidclf.data.datamodule import VideoDataModule
 from vidclf.data.sampler import EpochSampler
 from vidclf.synthetic import render_motion, write_video
@@ -40,7 +40,7 @@ def test_ddp_on_cpu_splits_each_epoch_and_syncs_metrics(tiny_data, tmp_path):
 
     assert vidclf("validate", *QUIET, "--ckpt_path", run / "checkpoints/last.ckpt", "--data.val", tiny_data / "val",
                   "--data.num_workers", "0", "--trainer.default_root_dir", tmp_path) == 0
-    alone = last_val(tmp_path / "version_1")
+    alone = last_val(evaluation(run))
     for key in ("val/acc", "val/f1_macro", "val/acc_clip", "val/loss"):
         assert float(alone[key]) == pytest.approx(float(fitted[key]), abs=1e-5), key
 
@@ -106,7 +106,7 @@ def test_compiled_training_writes_ordinary_checkpoints(tiny_data, tmp_path):
     fitted = last_val(tmp_path / "version_0")
     assert vidclf("validate", *args, "--ckpt_path", tmp_path / "version_0/checkpoints/last.ckpt",
                   "--data.val", tiny_data / "val") == 0
-    assert float(last_val(tmp_path / "version_1")["val/loss"]) == pytest.approx(float(fitted["val/loss"]), abs=1e-4)
+    assert float(last_val(evaluation(tmp_path / "version_0"))["val/loss"]) == pytest.approx(float(fitted["val/loss"]), abs=1e-4)
 
 
 def test_bf16_and_gradient_accumulation(tiny_data, tmp_path):
@@ -155,6 +155,6 @@ def test_two_nodes_of_one_process_train_as_one_run(tiny_data, tmp_path):
     fitted = last_val(run)
     assert vidclf("validate", *QUIET, "--ckpt_path", run / "checkpoints/last.ckpt", "--data.val", tiny_data / "val",
                   "--data.num_workers", "0", "--trainer.default_root_dir", tmp_path / "alone") == 0
-    alone = last_val(tmp_path / "alone/version_0")
+    alone = last_val(evaluation(run))
     for key in ("val/acc", "val/f1_macro", "val/acc_clip", "val/loss"):
         assert float(alone[key]) == pytest.approx(float(fitted[key]), abs=1e-5), key

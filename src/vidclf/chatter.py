@@ -13,8 +13,10 @@ def quiet() -> None:
                     ".*Experiment logs directory .* exists and is not empty",
                     ".*Grad strides do not match bucket view strides",  # DDP: 1x1x1 conv grads, channels_last
                     ".*both batch and unbatch methods implemented",  # serve with --max_batch_size 1
-                    ".*weights_only. was not set, defaulting"):  # the learning-rate search restoring its start
+                    ".*weights_only. was not set, defaulting",  # the learning-rate search restoring its start
+                    ".*callbacks used to create the checkpoint need to be provided",  # evaluating a checkpoint
+                    ".*Total length of .list. across ranks is zero"):  # fit without validation videos
         warnings.filterwarnings("ignore", message=message)
     logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(
-        lambda record: "litlogger" not in record.getMessage())
+        lambda record: not any(w in record.getMessage() for w in ("litlogger", "already configured with model summary")))
 

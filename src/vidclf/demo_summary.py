@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def main(run: str) -> None:
-    validate_run = max(Path(run).parent.glob("version_*"), key=lambda p: int(p.name.split("_")[1]))
+    validate_run = max((Path(run) / "validate").iterdir())  # RUN/validate/<date>_<time>: the newest
     metrics = list(csv.DictReader(open(validate_run / "metrics.csv")))[-1]
     preds = list(csv.DictReader(open(Path(run) / "predictions.csv")))
     right = sum(Path(r["path"]).parent.name == r["label"] for r in preds)

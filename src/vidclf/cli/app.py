@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import sys
+import warnings
+from pathlib import Path
 
+from pytorch_lightning.callbacks import ModelSummary, ProgressBar
 from pytorch_lightning.cli import LightningCLI
 
 from vidclf.cli.checkpointing import SINGLE_LABEL_MONITOR, Checkpoint, last_checkpoint
-from vidclf.cli.config_files import check_config_files
+from vidclf.cli.config_files import check_config_files, shipped_names, with_shipped_configs
+from vidclf.cli.console import ModelLine, RunProgress
 from vidclf.cli.loggers import run_loggers
 from vidclf.cli.parser import keep_ints
-from vidclf.cli.restore import restore
+from vidclf.cli.restore import restore, run_folder
 from vidclf.data.datamodule import VideoDataModule
 from vidclf.data.unlabelled import UnlabelledVideos
 from vidclf.errors import VidclfError
@@ -20,6 +24,9 @@ from vidclf.models.pretraining import MaskedVideoModel
 from vidclf.models.videomae_presets import input_crop, input_frames
 
 OUTSIDE_RUNS = ("predict", "export", "serve", "data")  # subcommands that write no run directory
+# Epochs when nothing bounds a run (Lightning's own default is 1000): the zoo recipes' fine-tuning
+# schedule, and the pretraining example's.
+MAX_EPOCHS = {"fit": 15, "pretrain": 100}
 
 
 class VidclfCLI(LightningCLI):
@@ -50,11 +57,22 @@ class VidclfCLI(LightningCLI):
             self._model_class, self._datamodule_class = VideoClassifier, VideoDataModule
 
     def parse_arguments(self, parser, args) -> None:
-        check_config_files(self._subcommand_parsers, sys.argv[1:] if args is None else args)
-        super().parse_arguments(parser, args)
+        if isinstance(args, dict):  # from Python: as Lightning parses it
+            self.args = []
+            return super().parse_arguments(parser, args)
+        # --config NAME: a shipped recipe; the arguments are kept, as a resumed run reads them again
+        self.args = with_shipped_configs([str(a) for a in (sys.argv[1:] if args is None else args)])
+        check_config_files(self._subcommand_parsers, self.args)
+        self.config = parser.parse_args(self.args)
 
     def add_arguments_to_parser(self, parser) -> None:
         keep_ints(parser)
+        config = next(a for a in parser._actions if a.dest == "config")
+        config.help = (f"A config file (YAML), or the name of one shipped with vidclf: {', '.join(shipped_names())}. "
+                       f"Options after it override its values; several compose in order.")
+        epochs = next(a for a in parser._actions if a.dest == "trainer.max_epochs")
+        epochs.help = (f"Stop after this many epochs. Default: {MAX_EPOCHS['fit']} for fit, {MAX_EPOCHS['pretrain']} "
+                       f"for pretrain, unless --trainer.max_steps or --trainer.max_time bounds the run; -1: no limit.")
         parser.add_lightning_class_args(Checkpoint, "checkpoint")
         checkpoints = {"checkpoint.filename": "best", "checkpoint.save_last": True,
                        "checkpoint.auto_insert_metric_name": False}
@@ -87,18 +105,37 @@ class VidclfCLI(LightningCLI):
             raise VidclfError(f"--trainer.default_root_dir {root}: run directories are written to local or shared "
                               f"disk; pass a local folder and copy the run afterwards (predict and export "
                               f"--output may be URLs)")
+        trainer = config.trainer
+        if sub in MAX_EPOCHS and trainer.get("max_epochs") is None and trainer.get("max_steps", -1) == -1 \
+                and not trainer.get("max_time"):
+            trainer.max_epochs = MAX_EPOCHS[sub]  # config.yaml records it
         if self.subcommand in OUTSIDE_RUNS:
             self.save_config_callback = None  # no run directory for these
         if self.resume_version:
             self.save_config_kwargs["overwrite"] = True  # the resumed run's config replaces its own
+            warnings.filterwarnings("ignore", message=".*Checkpoint directory .* exists and is not empty")
+
+    def _instantiate_trainer(self, config: dict, callbacks: list):
+        given = config.get("callbacks") or []
+        given = given if isinstance(given, list) else [given]
+        # vidclf's bar and model line unless turned off; a bar or summary the user chose stays theirs
+        if config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in given):
+            callbacks = [*callbacks, RunProgress()]
+        if config.get("enable_model_summary") is not False and not any(isinstance(c, ModelSummary) for c in given):
+            callbacks = [*callbacks, ModelLine()]
+        return super()._instantiate_trainer(config, callbacks)
 
     def instantiate_trainer(self, **kwargs):
         config = self.config[self.subcommand] if self.subcommand else self.config
         if self.subcommand in OUTSIDE_RUNS:
             kwargs["logger"] = False
         elif config.trainer.get("logger") in (None, True):
-            kwargs["logger"] = run_loggers(config.trainer.get("default_root_dir") or "runs", self.resume_version,
-                                           self.resume_step)
+            root = config.trainer.get("default_root_dir") or "runs"
+            if self.subcommand in ("validate", "test"):  # RUN/validate/<time>: with the run it evaluates
+                run = run_folder(config.get("ckpt_path") or "") or root  # else ROOT/validate/<time>
+                kwargs["logger"] = run_loggers(str(Path(run) / self.subcommand), timed=True)
+            else:
+                kwargs["logger"] = run_loggers(root, self.resume_version, self.resume_step)
         trainer = super().instantiate_trainer(**kwargs)
         options = config.get("checkpoint") or {}
         checkpoint = next((c for c in trainer.callbacks if isinstance(c, Checkpoint)), None)

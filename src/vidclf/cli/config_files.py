@@ -1,4 +1,5 @@
-"""Config files checked before parsing: valid YAML whose every key is an option, else one line naming the file."""
+"""Config files: a recipe shipped with vidclf named by --config NAME, and every file checked before parsing
+(valid YAML whose every key is an option, else one line naming the file)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,36 @@ from vidclf.errors import VidclfError
 
 # flags that take a config file -> the prefix of its keys (`--model FILE.yaml`: that group's options)
 CONFIG_FLAGS = {"--config": "", "-c": "", "--model": "model.", "--data": "data.", "--trainer": "trainer."}
+# The recipes and fragments installed with the package (the repository's configs/ links here).
+SHIPPED = Path(__file__).resolve().parents[1] / "configs"
+
+
+def shipped_names() -> list[str]:
+    """Names --config takes for the shipped configs: recipes by name (x3d_s), others by their path
+    under configs/ without .yaml (demo, trainer/gpu)."""
+    names = [p.relative_to(SHIPPED).with_suffix("").as_posix() for p in sorted(SHIPPED.rglob("*.yaml"))]
+    return [n.removeprefix("recipes/") for n in names]
+
+
+def with_shipped_configs(args: list[str]) -> list[str]:
+    """`args` with each --config/-c value that is not a file but names a shipped config replaced by its path;
+    a value that is neither is one error line listing the names."""
+    out = list(args)
+    for i, arg in enumerate(args):
+        flag, eq, value = arg.partition("=")
+        if not eq and i and args[i - 1] in ("--config", "-c"):
+            flag, value = args[i - 1], arg
+        elif not (eq and flag in ("--config", "-c")):
+            continue
+        if Path(value).exists() or value.startswith(("{", "[")) or "\n" in value:  # a file, or YAML text
+            continue
+        name = value.removesuffix(".yaml").removeprefix("configs/").removeprefix("recipes/")
+        found = next((p for p in (SHIPPED / "recipes" / f"{name}.yaml", SHIPPED / f"{name}.yaml") if p.is_file()), None)
+        if found is None:
+            raise VidclfError(f"{flag} {value}: no such file, and not a config shipped with vidclf "
+                              f"({', '.join(shipped_names())})")
+        out[i] = f"{flag}={found}" if eq else str(found)
+    return out
 
 
 def check_config_files(parsers: dict, args: list[str]) -> None:

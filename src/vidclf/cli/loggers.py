@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from pytorch_lightning.cli import SaveConfigCallback
@@ -56,12 +57,16 @@ def _number(text: str) -> int | float:
     return int(text) if text.isdigit() else float(text)
 
 
-def run_loggers(root: str, version: str | None = None, resume_step: int = 0) -> list:
-    """CSV and TensorBoard logs in one run directory ROOT/version_N (checkpoints go beside them);
-    a new N unless `version` names the run being resumed (from its checkpoint at `resume_step`)."""
+def run_loggers(root: str, version: str | None = None, resume_step: int = 0, timed: bool = False) -> list:
+    """CSV and TensorBoard logs in one run directory ROOT/version_N (checkpoints go beside them), or
+    ROOT/<date>_<time> when `timed` (an evaluation); a new folder unless `version` names the run being
+    resumed (from its checkpoint at `resume_step`)."""
     if int(os.environ.get("LOCAL_RANK", "0")) > 0 and RUN_VERSION in os.environ:
         version = os.environ[RUN_VERSION]  # a DDP worker process logs into the run its launcher chose
-    if version is None:
+    if version is None and timed:
+        stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
+        version = next(name for n in range(1000) if not Path(root, name := stamp + (f"_{n}" if n else "")).exists())
+    elif version is None:
         taken = [int(p.name[8:]) for p in Path(root).glob("version_*") if p.name[8:].isdigit()]
         version = f"version_{max(taken, default=-1) + 1}"
     os.environ[RUN_VERSION] = version  # inherited by the processes DDP launches

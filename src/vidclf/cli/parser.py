@@ -26,8 +26,26 @@ ALIASES = {
 }
 
 
+# --help lists the options a user sets most first: the model, the data, the subcommand's own, then the rest.
+HELP_ORDER = {"model": 1, "data": 2, "checkpoint": 4, "trainer": 5}
+SUBCOMMAND_RANK, OTHER_RANK = 3, 6
+
+
 class VidclfParser(LightningArgumentParser):
-    """Parse errors as one line that names the key and, for a misspelling, the most likely valid one."""
+    """Parse errors as one line that names the key and, for a misspelling, the most likely valid one;
+    --help with the user's options first."""
+
+    def format_help(self) -> str:
+        if "model" not in getattr(self, "groups", {}):  # the top level: subcommands only
+            return super().format_help()
+        groups, usage = self._action_groups, self.usage
+        self._action_groups = sorted(groups, key=_help_rank)
+        self.usage = ("%(prog)s [-h] [-c CONFIG] [--print_config] [--model.* V] [--data.* V] [--ckpt_path V] "
+                      "[--trainer.* V] [--checkpoint.* V] ... (each option below)")
+        try:
+            return super().format_help()
+        finally:
+            self._action_groups, self.usage = groups, usage
 
     def error(self, message: str, ex: Exception | None = None):
         if os.environ.get("VIDCLF_DEBUG"):
@@ -43,6 +61,17 @@ class VidclfParser(LightningArgumentParser):
         print(f"vidclf: error: {text}" + (f"; {' '.join(hints)}" if hints else
                                            f"; see vidclf {' '.join(sub + ['--help'])}"), file=sys.stderr)
         raise SystemExit(2)
+
+
+def _help_rank(group) -> int:
+    """Where an option group goes in --help (see HELP_ORDER)."""
+    dests = [a.dest for a in group._group_actions]
+    if not dests or "help" in dests:  # -h, --config, --print_config, --seed_everything
+        return 0
+    top = dests[0].split(".")[0]
+    if top in HELP_ORDER:
+        return HELP_ORDER[top]
+    return SUBCOMMAND_RANK if "." not in dests[0] and top not in ("optimizer", "lr_scheduler") else OTHER_RANK
 
 
 def all_keys(parser) -> list[str]:

@@ -30,18 +30,25 @@ def restore(cli) -> None:
     sub = cli.config.get("subcommand")
     path = sub and cli.config[sub].get("ckpt_path")
     cli.resume_version, cli.resume_step = None, 0
-    if sub in ("fit", "pretrain") and path == "last":
+    resuming = sub in ("fit", "pretrain")
+    if resuming and path == "last":
         path = newest_last_checkpoint(cli.config[sub].trainer.default_root_dir or "runs")
-        cli.config[sub].ckpt_path = path
-        cli.resume_version = Path(path).parent.parent.name
+    elif path and path not in LIGHTNING_CKPT_WORDS and Path(path).is_dir():
+        # a run folder names its checkpoint: best to evaluate, last to resume
+        path = run_checkpoint(path, "last" if resuming else "best")
     if not path or path in LIGHTNING_CKPT_WORDS:
         return
-    if Path(path).is_dir():  # a run folder names its checkpoint: best to evaluate, last to resume
-        resuming = sub in ("fit", "pretrain")
-        path = cli.config[sub].ckpt_path = run_checkpoint(path, "last" if resuming else "best")
-        run = Path(path).parent.parent
-        if resuming and run.parent.resolve() == Path(cli.config[sub].trainer.default_root_dir or "runs").resolve():
-            cli.resume_version = run.name  # continued in place, as `--ckpt_path last` does
+    if resuming and (run := run_folder(path)) is not None:
+        given = _given_again(cli.args, sub)
+        cli.config = cli.parser.parse_args(_with_run_config(cli.args, sub, run))  # the run's options, then the given
+        print(f"vidclf: resuming {run} with its config.yaml" + (f"; given again: {' '.join(given)}" if given else ""),
+              file=sys.stderr)
+        if "<redacted>" in str(cli.config[sub].data.get("storage_options")):
+            raise VidclfError(f"{run / 'config.yaml'} keeps --data.storage_options without its secrets; pass "
+                              f"--data.storage_options again to resume")
+        if Path(run).parent.resolve() == Path(cli.config[sub].trainer.default_root_dir or "runs").resolve():
+            cli.resume_version = run.name  # continued in place
+    cli.config[sub].ckpt_path = path
     storage.configure(cli.config[sub].data.get("storage_options"))
     if storage.is_remote(path) and sub != "export":  # Lightning loads the local copy (export names the URL)
         path = cli.config[sub].ckpt_path = local_checkpoint(path)
@@ -56,6 +63,35 @@ def restore(cli) -> None:
     model = _model_options(checkpoint, cli.config[sub].model, defaults.model, path)
     data = _data_options(checkpoint, cli.config[sub].data, defaults.data)
     cli.config = cli.parser.parse_object({sub: {"model": model, "data": data}}, cli.config)
+
+
+def run_folder(checkpoint: str) -> Path | None:
+    """RUN of a local checkpoint RUN/checkpoints/NAME.ckpt when RUN has its config.yaml, else None."""
+    if storage.is_remote(checkpoint):
+        return None
+    run = Path(checkpoint).parent.parent
+    return run if Path(checkpoint).parent.name == "checkpoints" and (run / "config.yaml").is_file() else None
+
+
+def _with_run_config(args: list[str], sub: str, run: Path) -> list[str]:
+    """The command line with RUN/config.yaml read first after the subcommand, so what is given wins."""
+    at = args.index(sub)
+    return [*args[:at + 1], "--config", str(run / "config.yaml"), *args[at + 1:]]
+
+
+def _given_again(args: list[str], sub: str) -> list[str]:
+    """The options given on the command line besides --ckpt_path, as typed (secrets redacted)."""
+    rest = storage.redact_argv(args[args.index(sub) + 1:])
+    given, skip = [], False
+    for i, arg in enumerate(rest):
+        if skip:
+            skip = False
+        elif arg.startswith("--ckpt_path"):
+            skip = "=" not in arg
+        elif arg.startswith("-"):
+            value = rest[i + 1] if "=" not in arg and i + 1 < len(rest) and not rest[i + 1].startswith("--") else None
+            given.append(arg if value is None else f"{arg} {value}")
+    return given
 
 
 def _model_options(checkpoint: dict, given, default, path: str) -> dict:

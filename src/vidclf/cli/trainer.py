@@ -14,7 +14,7 @@ from vidclf.tuning.lr import find_lr
 
 
 class VidclfTrainer(pl.Trainer):
-    """Lightning's Trainer with vidclf's subcommands: their options are these signatures."""
+    """Training: epochs, devices, precision, logging (Lightning's Trainer; vidclf's subcommands are its methods)."""
 
     def fit(self, model, train_dataloaders=None, val_dataloaders=None, datamodule=None, ckpt_path: Optional[str] = None,
             weights_only: Optional[bool] = None, lr_find_steps: PositiveInt = 100,

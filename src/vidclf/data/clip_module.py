@@ -74,10 +74,10 @@ class ClipDataModule(pl.LightningDataModule):
             return
         self.ignored.update({(name, p): f"{status}{reason}" for p, reason in reasons.items()})
         first, count = next(iter(reasons)), f"{len(reasons)} of {len(items)} {name} videos"
-        print(f"vidclf: {count} {said}, e.g. {first} (all in RUN/data_report.csv)")
         if len(reasons) > self.hparams.max_failed * len(items):
             raise VidclfError(f"{count} {what}, more than --data.max_failed {self.hparams.max_failed}; e.g. {first}: "
-                              f"{reasons[first]}" + (f"; {fix}" if fix else ""))
+                              f"{reasons[first]}" + (f"; {fix}" if fix else "") + " (vidclf data lists them all)")
+        print(f"vidclf: {count} {said}, e.g. {first} (all in RUN/data_report.csv)")
 
     def _loader(self, name: str, sampler: Optional[Sampler] = None) -> DataLoader:
         workers = self.hparams.num_workers

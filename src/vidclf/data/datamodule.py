@@ -45,6 +45,8 @@ class VideoDataModule(ClipDataModule):
             JSON), charades (CSV + Charades_v1_classes.txt, multi-label per video),
             charades_segments (one segment per action), labelstudio (JSON export of video tasks).
         split: Which of a data set's numbered splits to use (HMDB51: 1, 2 or 3).
+        split_column: The list column naming each row's split (train, val, test, or training,
+            validation, testing ...), for a list whose own `split` column means something else.
         storage_options: Options for remote filesystems as JSON, e.g. '{"endpoint_url":
             "http://127.0.0.1:9000"}', or per protocol '{"s3": {...}, "gs": {...}}'. Credentials
             belong in each filesystem's environment or config (AWS_ACCESS_KEY_ID, AWS_PROFILE,
@@ -69,8 +71,10 @@ class VideoDataModule(ClipDataModule):
         frames: Frames per clip. Default: the backbone's.
         rate: Take one frame every `rate` frames of 30 fps video. Default: the backbone's.
         crop: Square crop size in pixels. Default: the backbone's.
-        resize: Evaluation short side in pixels before the centre crop. Default: the backbone's.
-        train_resize: Training short side range [min, max] before the random crop. Default: the backbone's.
+        resize: Evaluation short side in pixels before the centre crop. Default: the backbone's, or with
+            `crop` set, the crop scaled as the backbone scales its own (x3d_s: 182 for 160, so 127 for 112).
+        train_resize: Training short side range [min, max] before the random crop. Default: the
+            backbone's, or with `crop` set, [crop, 1.25 x crop].
         num_clips: Clips spread evenly over each video for validate/test/predict; their scores are averaged.
         num_crops: Spatial crops per clip for validate/test/predict: 1 (centre) or 3 (left/top, centre,
             right/bottom along the long side), averaged with the clips.
@@ -88,7 +92,7 @@ class VideoDataModule(ClipDataModule):
 
     def __init__(self, train: Optional[str] = None, val: Optional[str] = None, test: Optional[str] = None,
                  predict: Union[str, list[str], None] = None, videos_root: Optional[str] = None,
-                 format: Literal[FORMAT_NAMES] = "auto", split: Literal[1, 2, 3] = 1,
+                 format: Literal[FORMAT_NAMES] = "auto", split: Literal[1, 2, 3] = 1, split_column: str = "split",
                  storage_options: Optional[dict] = None,
                  multi_label: Optional[bool] = None, allow_empty_labels: bool = False,
                  val_split: HoldOut = 0.0, shared_videos: bool = False, max_failed: ClosedUnitInterval = 0.25,
@@ -111,7 +115,7 @@ class VideoDataModule(ClipDataModule):
         spec = get_spec(backbone)
         self.clip = ClipSettings(
             frames=frames or spec.frames, rate=rate or spec.rate, crop=crop or spec.crop,
-            resize=resize or (spec.resize if crop is None else max(spec.resize, crop)),
+            resize=resize or (spec.resize if crop is None else round(crop * spec.resize / spec.crop)),
             train_resize=tuple(train_resize or (spec.train_resize if crop is None else (crop, crop * 5 // 4))))
         if spec.fixed_input and (self.clip.frames, self.clip.crop) != (spec.frames, spec.crop):
             raise VidclfError(f"{backbone} takes exactly {spec.frames} frames at {spec.crop}x{spec.crop} (its "
@@ -169,18 +173,18 @@ class VideoDataModule(ClipDataModule):
         else:
             listing = labelled_videos(source, split=name, videos_root=root, multi_label=self.multi_label,
                                       allow_empty=self.hparams.allow_empty_labels, format=self.hparams.format,
-                                      split_number=self.hparams.split)
+                                      split_number=self.hparams.split, split_column=self.hparams.split_column)
         self.ignored.update({(name, path): reason if reason.startswith("missing") else f"ignored: {reason}"
                              for path, reason in listing.ignored})
         missing = sum(reason.startswith("missing") for _, reason in listing.ignored)
         if missing:  # every copy of Kinetics lacks some videos: counted and listed, not fatal
             listed = missing + len(listing.items)
-            print(f"vidclf: {missing} of {listed} {name} videos named in {source} are missing under "
-                  f"{root or 'its folder'} (listed in RUN/data_report.csv)")
             if missing > self.hparams.max_failed * listed:
                 raise VidclfError(f"{missing} of {listed} {name} videos named in {source} are missing, more than "
                                   f"--data.max_failed {self.hparams.max_failed}; set --data.videos_root to the folder "
-                                  f"holding them (e.g. {listing.ignored[0][1]})")
+                                  f"holding them (e.g. {listing.ignored[0][1]}; vidclf data lists them all)")
+            print(f"vidclf: {missing} of {listed} {name} videos named in {source} are missing under "
+                  f"{root or 'its folder'} (listed in RUN/data_report.csv)")
         return listing.items
 
     def listed_splits(self) -> dict[str, list]:
@@ -199,7 +203,8 @@ class VideoDataModule(ClipDataModule):
         root with train/ val/ test/ folders, or a list with a split column)."""
         given = getattr(self.hparams, name)
         hp = self.hparams
-        if given or name not in ("val", "test") or not has_split(hp.train, name, hp.format, hp.videos_root, hp.split):
+        if given or name not in ("val", "test") or not has_split(hp.train, name, hp.format, hp.videos_root, hp.split,
+                                                                 hp.split_column):
             return given
         return self.hparams.train
 

@@ -17,8 +17,8 @@ STAGE_SPLIT = {"train": "train", "validation": "val", "test": "test", "predict":
 class DataReport(pl.Callback):
     """Videos that failed to decode are skipped, never swapped for others, and damaged videos of
     which only a part decodes are used for that part: list both, with the files passed over, in
-    RUN/data_report.csv and say so in one line at the end of each stage. A run that stops before
-    training (too many bad files) writes the report too, so its run folder says why."""
+    RUN/data_report.csv and say so in one line at the end of each stage. A run stopped by too many bad
+    files writes the report too, unless it stopped before training (then it leaves no run folder)."""
 
     def __init__(self):
         self.failed: dict[tuple[str, str], str] = {}  # (split, path) -> reason
@@ -89,13 +89,18 @@ class DataReport(pl.Callback):
         self._report(trainer)
 
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
-        """A run stopped by bad input leaves its report in the run folder, or no run folder at all."""
+        """A run stopped by bad input after training began keeps its report in the run folder; one
+        stopped before (nothing trained, the error names the files) leaves no run folder."""
         logger = trainer.loggers[0] if trainer.loggers else None
         if (trainer.state.fn == "predict" or logger is None or not trainer.is_global_zero
                 or not isinstance(exception, VidclfError)):
             return
         run = Path(logger.log_dir)  # the logger's own folder: no collective call while failing
-        if self._write(trainer, run) or not run.is_dir() or trainer.global_step > 0:
+        if not run.is_dir():
             return
-        if not any(p.suffix == ".ckpt" for p in run.rglob("*")):  # nothing of value: only log stubs
-            shutil.rmtree(run, ignore_errors=True)
+        if trainer.global_step > 0 or any(p.suffix == ".ckpt" for p in run.rglob("*")):
+            self._write(trainer, run)
+            return
+        shutil.rmtree(run, ignore_errors=True)
+        if run.parent.name in ("validate", "test") and not any(run.parent.iterdir()):
+            run.parent.rmdir()  # RUN/validate/ held only this evaluation

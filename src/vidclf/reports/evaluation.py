@@ -13,6 +13,7 @@ from vidclf.io.files import write_rows
 from vidclf.metrics.multilabel import evaluate, ranked
 
 PR_CLASSES = 8  # precision-recall curves drawn: the classes with the lowest AP
+_WORD = {"val": "validate", "test": "test"}
 
 
 class EvalReport(pl.Callback):
@@ -43,7 +44,7 @@ class EvalReport(pl.Callback):
         for r in rows:
             print(f"{r['class']:<{width}}  {r['videos']:>6}  {r['accuracy']:>8.3f}  {r['precision']:>9.3f}  {r['f1']:.3f}")
         plot_confusion(counts, names, run / "confusion_matrix.png", f"{stage}: {int(counts.sum())} videos")
-        print(f"vidclf: per-class results -> {run / 'per_class.csv'}, {run / 'confusion_matrix.png'}")
+        print(f"vidclf: {_WORD[stage]} results in {run}: metrics.csv, per_class.csv, confusion_matrix.png")
 
 
     def _multi_label_report(self, trainer, pl_module, stage: str) -> None:
@@ -66,7 +67,7 @@ class EvalReport(pl.Callback):
             print(f"{r['class']:<{width}}  {r['videos']:>6}  {ap:>5}  {precision:>9}  {recall:>6}  {f1:>5}  "
                   f"{r['threshold']:>9.3f}")
         plot_pr_curves(probs, targets, per_class, names, run / "pr_curves.png", f"{stage}: {len(probs)} videos")
-        print(f"vidclf: per-class results -> {run / 'per_class.csv'}, {run / 'pr_curves.png'}")
+        print(f"vidclf: {_WORD[stage]} results in {run}: metrics.csv, per_class.csv, pr_curves.png")
 
 
 def _round(value) -> float | str:

@@ -11,7 +11,24 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 
 class RunSummary(pl.Callback):
     """After fit (first process only): the run folder, best.ckpt with its epoch and monitored value
-    (or last.ckpt when nothing was monitored), and the validate / predict / export commands for it."""
+    (or last.ckpt when nothing was monitored), and the validate / predict / export commands for it;
+    after Ctrl-C, the command that resumes the run."""
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        if not isinstance(exception, KeyboardInterrupt) or trainer.state.fn not in ("fit", None):
+            return
+        run = Path(trainer.log_dir or ".")  # a collective call under DDP: every process asks
+        if not trainer.is_global_zero:
+            return
+        sub = "pretrain" if hasattr(pl_module.hparams, "mask_ratio") else "fit"
+        last = run / "checkpoints" / "last.ckpt"
+        if last.is_file():
+            epoch = torch.load(last, map_location="cpu", weights_only=True, mmap=True)["epoch"]
+            print(f"vidclf: {sub} stopped; resume it from its last checkpoint (epoch {epoch}) with:\n"
+                  f"    vidclf {sub} --ckpt_path {run}", flush=True)
+        else:
+            print(f"vidclf: {sub} stopped before its first checkpoint ({run}); run the same command again "
+                  f"to start over", flush=True)
 
     def on_fit_end(self, trainer, pl_module) -> None:
         folder = trainer.log_dir  # a collective call under DDP: every process asks

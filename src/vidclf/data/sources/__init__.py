@@ -23,9 +23,10 @@ def place(source: str):
 
 def labelled_videos(source: str, split: Optional[str] = None, videos_root: Optional[str] = None,
                     multi_label: Optional[bool] = False, allow_empty: bool = False, format: str = "auto",
-                    split_number: int = 1) -> Listing:
+                    split_number: int = 1, split_column: str = "split") -> Listing:
     """(path, class name) pairs from a class-per-folder tree or a path,label list (CSV, TSV or
-    JSON Lines). A list with a `split` column contributes its rows whose split is `split`.
+    JSON Lines). A list with a `split` column (or `split_column`) contributes its rows whose split is
+    `split` (train, val, test, or their usual names: training, validation, testing ...).
 
     Multi-label (a `labels` column, or `multi_label` True): (path, sorted tuple of class names)
     pairs. A `labels` cell separates labels with `;` or `|` (one of them in the whole list); in JSON
@@ -40,16 +41,16 @@ def labelled_videos(source: str, split: Optional[str] = None, videos_root: Optio
         [('data/train/jump/a.mp4', 'jump'), ...]
     """
     listing = place(source).labelled_videos(source, split, videos_root, multi_label, allow_empty, format,
-                                            split_number)
+                                            split_number, split_column)
     no_duplicates(source, [p for p, _ in listing.items])
     return listing
 
 
 def has_split(source: Optional[str], split: str, format: str = "auto", videos_root: Optional[str] = None,
-              split_number: int = 1) -> bool:
+              split_number: int = 1, split_column: str = "split") -> bool:
     """Whether `source` (a data set root folder, a list with a split column, or annotations naming
     splits) holds `split` videos."""
-    return bool(source) and place(source).has_split(source, split, format, videos_root, split_number)
+    return bool(source) and place(source).has_split(source, split, format, videos_root, split_number, split_column)
 
 
 def unlabelled_videos(sources: Union[str, list[str]], videos_root: Optional[str] = None) -> Listing:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
+import sys
 from pathlib import Path
 from typing import Optional, Union
 
 from vidclf.data.segments import parse_time, segment
 from vidclf.data.sources.listing import Listing
+from vidclf.data.sources.splits import SPLIT_NAMES
 from vidclf.errors import VidclfError
 from vidclf.io import storage
 from vidclf.io.sniff import not_regular
@@ -72,10 +75,13 @@ def label_sets(rows: list[dict], column: str, source: str, allow_empty: bool) ->
     return sets
 
 
-def read_list(path: Union[Path, str], need_label: bool, videos_root: Optional[str] = None) -> list[dict]:
+def read_list(path: Union[Path, str], need_label: bool, videos_root: Optional[str] = None,
+              split_column: str = "split") -> list[dict]:
     """Rows {path, label or labels, split, line} of a CSV/TSV with a header or of JSON Lines objects,
-    needing `path` (and `label` or `labels` when labels are needed). Relative paths are taken relative
-    to `videos_root`, else to the list's folder (a remote list's too); URLs are kept as they are."""
+    needing `path` (and `label` or `labels` when labels are needed); the split is read from
+    `split_column`, its usual names (training, validation, ...) as train, val, test. Relative paths are
+    taken relative to `videos_root`, else to the list's folder (a remote list's too); URLs are kept as
+    they are. Other columns are kept out of the rows, named once on the console."""
     remote = storage.is_remote(str(path))
     if not remote and not_regular(str(path)):  # reading a named pipe could block forever
         raise VidclfError(f"{path}: {not_regular(str(path))}; pass a CSV/TSV/JSONL file")
@@ -98,9 +104,11 @@ def read_list(path: Union[Path, str], need_label: bool, videos_root: Optional[st
                           f"add a header line like 'path,label' (or 'path,labels' for several labels per video)")
     if len(label) > 1:
         raise VidclfError(f"{path}: list has both label and labels columns; keep one (labels: several per video)")
-    unknown = [c for c in columns if c not in ("path", "label", "labels", "split", "start", "end")]
-    if unknown:
-        raise VidclfError(f"{path}: unknown column(s) {unknown}; allowed: path, label (or labels), split, start, end")
+    if split_column != "split" and split_column not in columns:
+        raise VidclfError(f"{path}: --data.split_column {split_column}: no such column (the list has {columns})")
+    extra = tuple(c for c in columns if c not in ("path", "label", "labels", split_column, "start", "end"))
+    if extra:
+        _say_unread(str(path), extra, split_column)
     if ("start" in columns) != ("end" in columns):
         raise VidclfError(f"{path}: a segment needs both start and end columns (seconds or HH:MM:SS.mmm); "
                           f"add the missing one, or remove both to use whole videos")
@@ -112,8 +120,23 @@ def read_list(path: Union[Path, str], need_label: bool, videos_root: Optional[st
         sample = _resolve(base, str(row["path"]))
         if "start" in columns:
             sample = _segment(path, line, sample, row.get("start"), row.get("end"))
-        rows.append({"path": sample, **{c: row.get(c) for c in label}, "split": row.get("split"), "line": line})
+        rows.append({"path": sample, **{c: row.get(c) for c in label}, "split": _split_name(row.get(split_column)),
+                     "line": line})
     return rows
+
+
+def _split_name(cell) -> Optional[str]:
+    """A split cell as train, val or test when it is one of their usual names, else as written."""
+    text = str(cell).strip() if cell is not None else ""
+    return next((s for s, names in SPLIT_NAMES.items() if text.lower() in names), text or None)
+
+
+@functools.lru_cache(maxsize=None)
+def _say_unread(path: str, extra: tuple[str, ...], split_column: str) -> None:
+    """Once per list: the columns vidclf does not read."""
+    hint = "; --data.split_column NAME reads the split from another column" if split_column == "split" else ""
+    print(f"vidclf: warning: {path}: column(s) {', '.join(extra)} not read (vidclf reads path, label or labels, "
+          f"{split_column}, start, end){hint}", file=sys.stderr)
 
 
 def _segment(listing: Path, line: int, video: str, start, end) -> str:

@@ -92,7 +92,7 @@ def _from_class_folders(root: Path) -> Listing:
 
 
 def labelled_videos(source: str, split: Optional[str], videos_root: Optional[str], multi_label: Optional[bool],
-                    allow_empty: bool, format: str, split_number: int) -> Listing:
+                    allow_empty: bool, format: str, split_number: int, split_column: str = "split") -> Listing:
     """As sources.labelled_videos, for a local class-per-folder tree, data set root, list or annotations."""
     root = _existing(source, LABELLED_HELP)
     fmt, missing = _format(root, format), []
@@ -117,8 +117,8 @@ def labelled_videos(source: str, split: Optional[str], videos_root: Optional[str
         if multi_label:
             listing.items = [(p, (label,)) for p, label in listing.items]
     else:
-        listing = from_rows(read_list(root, need_label=True, videos_root=videos_root), source, root, split,
-                             multi_label, allow_empty)
+        listing = from_rows(read_list(root, need_label=True, videos_root=videos_root, split_column=split_column),
+                            source, root, split, multi_label, allow_empty)
     listing.ignored += missing
     if not listing.items:
         loose = [p for p, reason in listing.ignored if reason == "not inside a class folder" and is_video_name(Path(p))]
@@ -129,7 +129,8 @@ def labelled_videos(source: str, split: Optional[str], videos_root: Optional[str
     return listing
 
 
-def has_split(source: str, split: str, format: str, videos_root: Optional[str], split_number: int) -> bool:
+def has_split(source: str, split: str, format: str, videos_root: Optional[str], split_number: int,
+              split_column: str = "split") -> bool:
     """Whether a local data set root, list or annotation file holds `split` videos."""
     path = Path(source).expanduser() if source else None
     if path is None or not path.exists():
@@ -141,7 +142,7 @@ def has_split(source: str, split: str, format: str, videos_root: Optional[str], 
         return split in _split_folders(path)
     if path.suffix.lower() not in LIST_SUFFIXES:
         return False
-    return any(r.get("split") == split for r in read_list(path, need_label=False))
+    return any(r.get("split") == split for r in read_list(path, need_label=False, split_column=split_column))
 
 
 def unlabelled_videos(source: str, videos_root: Optional[str]) -> Listing:

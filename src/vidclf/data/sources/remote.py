@@ -27,11 +27,12 @@ def _tree(url: str, fix: str) -> Optional[list[tuple[tuple[str, ...], str]]]:
 
 
 def labelled_videos(source: str, split: Optional[str], videos_root: Optional[str], multi_label: Optional[bool],
-                    allow_empty: bool, format: str = "auto", split_number: int = 1) -> Listing:
+                    allow_empty: bool, format: str = "auto", split_number: int = 1,
+                    split_column: str = "split") -> Listing:
     """As sources.labelled_videos, for a remote class-per-folder tree, data set root or list."""
     tree = _tree(source, LABELLED_HELP)
     if tree is None:
-        rows = read_list(source, need_label=True, videos_root=videos_root)
+        rows = read_list(source, need_label=True, videos_root=videos_root, split_column=split_column)
         listing = from_rows(rows, source, Path(source), split, multi_label, allow_empty)
     else:
         split_of = {name: s for s, names in SPLIT_NAMES.items() for name in names}
@@ -57,7 +58,7 @@ def labelled_videos(source: str, split: Optional[str], videos_root: Optional[str
 
 
 def has_split(source: str, split: str, format: str = "auto", videos_root: Optional[str] = None,
-              split_number: int = 1) -> bool:
+              split_number: int = 1, split_column: str = "split") -> bool:
     """Whether a remote data set root or list holds `split` videos."""
     try:
         tree = _tree(source, LABELLED_HELP)
@@ -65,7 +66,7 @@ def has_split(source: str, split: str, format: str = "auto", videos_root: Option
         return False
     if tree is None:
         return Path(source).suffix.lower() in LIST_SUFFIXES and any(
-            r.get("split") == split for r in read_list(source, need_label=False))
+            r.get("split") == split for r in read_list(source, need_label=False, split_column=split_column))
     return any(len(parts) > 1 and parts[0].lower() in SPLIT_NAMES[split] for parts, _ in tree)
 
 
