@@ -16,6 +16,7 @@ from vidclf.cli.trainer import VidclfTrainer
 from vidclf.cores import USER_THREADS
 from vidclf.data.datamodule import VideoDataModule
 from vidclf.errors import VidclfError
+from vidclf.io.secrets import redacted_console
 from vidclf.models.classifier import VideoClassifier
 from vidclf.reports.data_report import DataReport
 from vidclf.reports.evaluation import EvalReport
@@ -34,6 +35,18 @@ def main(args=None) -> None:
     for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 is printed escaped, never fatal
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
+    with redacted_console():  # URLs may carry passwords and signatures: printed without them
+        _run(args)
+    # After a run with several processes, close the process group while the interpreter is whole:
+    # left to exit, Gloo's threads still hold tensors and the process aborts ("terminate called
+    # without an active exception", pytorch/pytorch#190489), failing a finished run. Only on
+    # success: after an error other processes may still be in a collective, and this would hang.
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
+def _run(args) -> None:
+    """VidclfCLI on `args`; a VidclfError is one line and exit status 2."""
     try:
         VidclfCLI(VideoClassifier, VideoDataModule, trainer_class=VidclfTrainer, args=args,
                   parser_class=VidclfParser, save_config_callback=SaveConfig,
@@ -47,9 +60,3 @@ def main(args=None) -> None:
             raise
         print(f"vidclf: error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
-    # After a run with several processes, close the process group while the interpreter is whole:
-    # left to exit, Gloo's threads still hold tensors and the process aborts ("terminate called
-    # without an active exception", pytorch/pytorch#190489), failing a finished run. Only on
-    # success: after an error other processes may still be in a collective, and this would hang.
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()

@@ -9,24 +9,30 @@ from pathlib import Path
 from pytorch_lightning.cli import SaveConfigCallback
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
-from vidclf.io import storage
+from vidclf.io import secrets
 from vidclf.io.files import read_rows
 
 RUN_VERSION = "VIDCLF_RUN_VERSION"
 
 
 class SaveConfig(SaveConfigCallback):
-    """Lightning's RUN/config.yaml, with the secrets of --data.storage_options as "<redacted>"."""
+    """Lightning's RUN/config.yaml, with the secrets of --data.storage_options as "<redacted>" and those
+    of URLs as REDACTED."""
 
     def setup(self, trainer, pl_module, stage: str) -> None:
         config = self.config
         if config.get("data.storage_options"):
             self.config = config.clone()
-            self.config["data.storage_options"] = storage.redact(config["data.storage_options"])
+            self.config["data.storage_options"] = secrets.redact(config["data.storage_options"])
         try:
             super().setup(trainer, pl_module, stage)
         finally:
             self.config = config
+        path = Path(trainer.log_dir or ".") / self.config_filename  # a collective call: every process asks
+        if trainer.is_global_zero and path.is_file():
+            text = path.read_text(encoding="utf-8")
+            if "://" in text:
+                path.write_text(secrets.redact_text(text), encoding="utf-8")
 
 
 class ResumedCSVLogger(CSVLogger):

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from vidclf.errors import VidclfError
-from vidclf.io import storage
+from vidclf.io import secrets, storage
 from vidclf.io.checkpoints import local_checkpoint, read_checkpoint
 from vidclf.models.backbones import remember_files
 from vidclf.models.classifier import BACKBONE_FILES
@@ -43,9 +43,11 @@ def restore(cli) -> None:
         cli.config = cli.parser.parse_args(_with_run_config(cli.args, sub, run))  # the run's options, then the given
         print(f"vidclf: resuming {run} with its config.yaml" + (f"; given again: {' '.join(given)}" if given else ""),
               file=sys.stderr)
-        if "<redacted>" in str(cli.config[sub].data.get("storage_options")):
-            raise VidclfError(f"{run / 'config.yaml'} keeps --data.storage_options without its secrets; pass "
-                              f"--data.storage_options again to resume")
+        hidden = [f"--data.{k}" for k, v in cli.config[sub].data.as_dict().items()
+                  if "<redacted>" in str(v) or secrets.REDACTED in str(v)]
+        if hidden:
+            raise VidclfError(f"{run / 'config.yaml'} keeps {', '.join(hidden)} without its secrets; give "
+                              f"{'it' if len(hidden) == 1 else 'them'} again to resume")
         if Path(run).parent.resolve() == Path(cli.config[sub].trainer.default_root_dir or "runs").resolve():
             cli.resume_version = run.name  # continued in place
     cli.config[sub].ckpt_path = path
@@ -81,7 +83,7 @@ def _with_run_config(args: list[str], sub: str, run: Path) -> list[str]:
 
 def _given_again(args: list[str], sub: str) -> list[str]:
     """The options given on the command line besides --ckpt_path, as typed (secrets redacted)."""
-    rest = storage.redact_argv(args[args.index(sub) + 1:])
+    rest = secrets.redact_argv(args[args.index(sub) + 1:])
     given, skip = [], False
     for i, arg in enumerate(rest):
         if skip:

@@ -20,7 +20,7 @@ from torchvision.io import decode_jpeg, encode_jpeg
 
 from vidclf.data.clips import clip_times
 from vidclf.data.decode import VideoReader
-from vidclf.io import storage
+from vidclf.io import secrets, storage
 
 VERSION = 1
 QUALITY = 90
@@ -64,7 +64,7 @@ class FrameCache:
                     break
             warning = reader.warning()
         if warning:
-            note.write_text(warning)
+            note.write_text(secrets.redact_text(warning))
         os.replace(tmp, blob)
         tmp_index = index.with_name(f".{index.name}.{os.getpid()}.tmp.npy")
         np.save(tmp_index, np.asarray(offsets, dtype=np.int64))

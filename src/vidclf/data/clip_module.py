@@ -8,6 +8,7 @@ from typing import Optional
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
+from pytorch_lightning.utilities.parsing import AttributeDict
 from torch.utils.data import DataLoader, Sampler
 
 from vidclf.cores import compute_threads
@@ -17,7 +18,7 @@ from vidclf.data.datasets import VideoClips, VideoWindows
 from vidclf.data.sampler import EpochSampler
 from vidclf.data.scan import scan
 from vidclf.errors import VidclfError
-from vidclf.io import storage
+from vidclf.io import secrets, storage
 from vidclf.ranges import store_plain
 
 
@@ -33,8 +34,13 @@ class ClipDataModule(pl.LightningDataModule):
         """After save_hyperparameters: remote storage configured, its secrets redacted (never in
         checkpoints or logs), numbers plain (checkpoints load with weights_only)."""
         storage.configure(self.hparams.storage_options)
-        self.hparams.storage_options = storage.redact(self.hparams.storage_options)
+        self.hparams.storage_options = secrets.redact(self.hparams.storage_options)
         store_plain(self)
+
+    @property
+    def hparams_initial(self):
+        """The options as logged (hparams.yaml, TensorBoard): URLs without their secrets."""
+        return AttributeDict(secrets.redact_values(dict(super().hparams_initial)))
 
     def setup(self, stage: str) -> None:
         self.seed = torch.initial_seed()  # set by --seed_everything

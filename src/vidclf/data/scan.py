@@ -20,7 +20,7 @@ from vidclf.cores import core_count
 from vidclf.data.decode import VideoReader
 from vidclf.data.failures import failure
 from vidclf.data.segments import file_of
-from vidclf.io import storage
+from vidclf.io import secrets, storage
 
 DEFAULT_STORE = Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "vidclf" / "scan.json"
 REMOTE_THREADS = 8  # scan threads per core when files are remote
@@ -122,7 +122,8 @@ def _save(store: Path, new: dict) -> None:
         with FileLock(store.with_name(f".{store.name}.lock")):  # released on exit, or when the process dies
             known = {**_load(store), **new}
             tmp = store.with_name(f".{store.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(known))
+            # keys and reasons may name a signed URL (a store written before redaction too): never kept
+            tmp.write_text(json.dumps({secrets.redact_text(k): secrets.redact_values(v) for k, v in known.items()}))
             os.replace(tmp, store)
     except OSError:
         pass  # a read-only cache folder only costs a rescan next time

@@ -19,6 +19,7 @@ import yaml
 
 from vidclf.errors import VidclfError
 from vidclf.io import storage
+from vidclf.io.secrets import redact_values
 
 MIN_FREE_BYTES = 1 << 20
 
@@ -59,7 +60,9 @@ def _check_remote_output(url: str, overwrite: bool) -> None:
 def write_rows(path: str, rows: list[dict]) -> None:
     """Write rows as CSV, or JSON Lines for a .jsonl path, to a temporary name then rename it,
     so an interrupted run never leaves a half-written file under the final name. A list value
-    (multi-label labels) is a JSON array in JSON Lines, `;`-joined in CSV."""
+    (multi-label labels) is a JSON array in JSON Lines, `;`-joined in CSV. URLs are written without
+    their secrets (io/secrets.py)."""
+    rows = [redact_values(row) for row in rows]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -84,9 +87,10 @@ def read_rows(path: Path) -> list[dict]:
 
 
 def write_json(path: str, data: dict) -> None:
-    """Write `data` as indented JSON, whole or not at all (names that are not UTF-8 as escapes)."""
+    """Write `data` as indented JSON, whole or not at all (names that are not UTF-8 as escapes; URLs
+    without their secrets)."""
     tmp = Path(path).with_name(f".{Path(path).name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8", errors="backslashreplace")
+    tmp.write_text(json.dumps(redact_values(data), indent=2, ensure_ascii=False) + "\n", encoding="utf-8", errors="backslashreplace")
     os.replace(tmp, path)
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Optional, TypeVar
 
 from vidclf.errors import VidclfError
+from vidclf.io.secrets import redact_text, redact_url
 
 RETRIES = 5  # tries of a transient failure; waits 0.5, 1, 2, 4 s between them
 OPTIONS: dict = {}  # protocol (or "*": every one) -> --data.storage_options; forked workers inherit it
@@ -51,35 +52,6 @@ def configure(options: Optional[dict]) -> None:
         OPTIONS.update(options)
     elif options:
         OPTIONS["*"] = options
-
-
-SECRET_WORDS = ("key", "secret", "token", "password", "credential", "sas", "signature", "auth")
-
-
-def redact(options):
-    """`options` with the value of every key naming a secret replaced by "<redacted>" (any depth)."""
-    if isinstance(options, dict):
-        return {k: "<redacted>" if any(w in str(k).lower() for w in SECRET_WORDS) and not isinstance(v, dict)
-                else redact(v) for k, v in options.items()}
-    return options
-
-
-def redact_argv(argv: list[str]) -> list[str]:
-    """A command line with the secrets of its --data.storage_options JSON redacted."""
-    import json
-
-    out, option = [], "--data.storage_options"
-    for i, arg in enumerate(argv):
-        name, eq, value = arg.partition("=")
-        if (eq and name == option) or (i and argv[i - 1] == option):
-            value = value if eq else arg
-            try:
-                value = json.dumps(redact(json.loads(value)))
-            except ValueError:
-                value = "<redacted>"
-            arg = f"{option}={value}" if eq else value
-        out.append(arg)
-    return out
 
 
 def filesystem(url: str):
@@ -151,7 +123,7 @@ def identity(path: str) -> str:
     Raises OSError when the file or object does not exist."""
     if is_remote(path):
         found = info(path)
-        return f"{path}|{found['etag'].strip(chr(34))}|{found['size']}|{found['mtime']}"
+        return f"{redact_url(path)}|{found['etag'].strip(chr(34))}|{found['size']}|{found['mtime']}"
     stat = os.stat(path)
     return f"{os.path.realpath(path)}|{stat.st_size}|{stat.st_mtime_ns}"
 
@@ -222,13 +194,17 @@ def local_copy(url: str, cache: Optional[Path] = None) -> Path:
     folder = found.get("type") == "directory"
     entries = retrying(lambda: fs.find(path, detail=True)) if folder else {path: found}
     stamp = sorted((k, str(e.get("ETag") or e.get("etag") or ""), e.get("size")) for k, e in entries.items())
-    target = cache / hashlib.sha1(f"{url}|{stamp}".encode()).hexdigest()[:16] / path.rsplit("/", 1)[-1]
+    # named by the URL without its secrets (the ETags tell versions apart) and the file name without a query
+    name = path.split("?", 1)[0].rsplit("/", 1)[-1]
+    target = cache / hashlib.sha1(f"{redact_url(url)}|{redact_text(str(stamp))}".encode()).hexdigest()[:16] / name
     if not target.exists():
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(tmp, ignore_errors=True)
-        retrying(lambda: fs.get(path + "/" if folder else path, str(tmp) + ("/" if folder else ""),
-                                recursive=folder))
+        if folder:
+            retrying(lambda: fs.get(path + "/", str(tmp) + "/", recursive=True))
+        else:  # exactly to tmp (get() may take tmp for a folder when the URL has a query)
+            retrying(lambda: fs.get_file(path, str(tmp)))
         os.replace(tmp, target)
     return target
 

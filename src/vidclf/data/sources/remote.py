@@ -70,10 +70,18 @@ def has_split(source: str, split: str, format: str = "auto", videos_root: Option
     return any(len(parts) > 1 and parts[0].lower() in SPLIT_NAMES[split] for parts, _ in tree)
 
 
+def _is_glob(source: str) -> bool:
+    """Whether a URL is a pattern (`*`, `[...]`; a `?` too, except where it opens an http(s) query)."""
+    rest = source.split("://", 1)[1]
+    if source.lower().startswith(("http://", "https://")):
+        rest = rest.split("?", 1)[0]
+    return glob.has_magic(rest)
+
+
 def unlabelled_videos(source: str, videos_root: Optional[str]) -> Listing:
     """Videos to predict on at a remote URL: one video, every video below a folder, a list, or a glob."""
     fix = "pass a video, a folder of videos, a glob or a CSV with a path column"
-    if glob.has_magic(source.split("://", 1)[1]):
+    if _is_glob(source):
         try:
             fs, path = storage.filesystem(source)
             protocol = source.split("://", 1)[0]
