@@ -29,3 +29,23 @@ def test_data_lists_classes_durations_formats_bad_files_and_a_planted_duplicate(
     assert files[str(val / "falling" / "broken.mp4")]["status"].startswith("unreadable: ")
     assert len(files) == 12 + 17
     assert (out / "class_balance.png").stat().st_size > 10_000
+
+
+def test_data_builds_no_model(tiny_data, tmp_path, monkeypatch):
+    """A look at the videos needs no network: a backbone whose weights are not on this machine (offline,
+    its download would fail) is named only for its clip settings, and no model is built."""
+    import functools
+
+    import vidclf.models.classifier as classifier
+
+    built, original = [], classifier.VideoClassifier.__init__
+
+    @functools.wraps(original)  # the same signature for the command line
+    def counted(self, *args, **kwargs):
+        built.append(1)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(classifier.VideoClassifier, "__init__", counted)
+    assert vidclf("data", "--data.train", tiny_data / "train", "--model.backbone", "x3d_m", "--model.pretrained", "true",
+                  "--output", tmp_path / "look") == 0
+    assert not built and (tmp_path / "look" / "summary.csv").is_file()

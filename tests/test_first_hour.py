@@ -151,7 +151,7 @@ def test_fit_given_its_run_folder_continues_that_run_with_its_own_options(tiny_d
     # only the run folder and what changes: data, clip settings and the rest come from RUN/config.yaml
     assert vidclf("fit", "--ckpt_path", run, "--trainer.max_epochs", "2") == 0
     err = capsys.readouterr().err
-    assert f"--ckpt_path {run} is a folder: using {run / 'checkpoints' / 'last.ckpt'}" in err
+    assert f"--ckpt_path {run}: resuming from {run / 'checkpoints' / 'last.ckpt'} (step " in err
     assert f"vidclf: resuming {run} with its config.yaml; given again: --trainer.max_epochs 2" in err
     assert "exists and is not empty" not in err and "max_epochs" not in err.split("given again")[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["version_0"]  # resumed in place
@@ -261,3 +261,23 @@ def test_a_smaller_crop_brings_the_evaluation_size_with_it():
     small = VideoDataModule(backbone="x3d_s", crop=112).clip
     assert (small.crop, small.resize, small.train_resize) == (112, 127, (112, 140))
     assert VideoDataModule(backbone="x3d_s", crop=112, resize=150).clip.resize == 150  # set: kept
+
+
+def test_a_run_stopped_between_its_two_checkpoint_writes_resumes_from_the_newer(tiny_data, tmp_path, capsys):
+    """Lightning writes best.ckpt, then last.ckpt: a kill between them leaves best.ckpt one save point newer
+    (made here by putting the earlier last.ckpt back); `last` and the run folder resume from best.ckpt."""
+    newest = ["--checkpoint.monitor", "epoch", "--checkpoint.mode", "max"]  # best.ckpt: every save point
+    assert vidclf("fit", *TINY, *QUIET, *newest, "--data.train", tiny_data / "train", "--trainer.max_epochs", "1",
+                  "--trainer.default_root_dir", tmp_path) == 0
+    run = tmp_path / "version_0"
+    earlier = (run / "checkpoints" / "last.ckpt").read_bytes()
+    assert vidclf("fit", "--ckpt_path", run, "--trainer.max_epochs", "2") == 0
+    (run / "checkpoints" / "last.ckpt").write_bytes(earlier)  # the state a kill after best.ckpt leaves
+    capsys.readouterr()
+    assert vidclf("fit", "--ckpt_path", "last", "--trainer.default_root_dir", tmp_path, "--trainer.max_epochs", "3") == 0
+    assert f"resuming from {run / 'checkpoints' / 'best.ckpt'} (step 6)" in capsys.readouterr().err
+    assert sorted({int(r["epoch"]) for r in read_csv(run / "metrics.csv")}) == [0, 1, 2]
+    (run / "checkpoints" / "last.ckpt").unlink()  # killed before the first last.ckpt: best.ckpt alone
+    (run / "checkpoints" / "best.ckpt").write_bytes(b"PK\x03\x04 cut short")  # ... and a file cut by the kill
+    assert vidclf("fit", "--ckpt_path", run) == 2
+    assert "no complete checkpoint in" in capsys.readouterr().err

@@ -222,6 +222,21 @@ def test_each_kind_of_format_trains_and_predicts_as_shipped(layouts, name, tmp_p
     assert all(r["status"] == "ok" or r["status"].startswith("missing: ") for r in rows)  # Kinetics: one missing
 
 
+def test_the_format_given_applies_to_predict_inputs_too(layouts, trained, tmp_path):
+    _, evaluation, root, _ = layouts["charades"]
+    ckpt = trained / "checkpoints" / "best.ckpt"
+    rows = {}
+    for fmt in ("auto", "charades_segments"):  # recognised: whole videos; given: one row per action
+        out = tmp_path / f"{fmt}.csv"
+        assert vidclf("predict", *QUIET, "--ckpt_path", ckpt, "--data.predict", evaluation, "--data.videos_root", root,
+                      "--data.format", fmt, "--data.num_clips", "1", "--output", out) == 0
+        rows[fmt] = read_csv(out)
+    assert "start" not in rows["auto"][0] and all(r["status"] == "ok" for r in rows["auto"])
+    segments = rows["charades_segments"]
+    assert len(segments) > len(rows["auto"]) and all(float(r["end"]) > float(r["start"]) for r in segments)
+    assert {r["path"] for r in segments} == {r["path"] for r in rows["auto"]}
+
+
 def test_bad_annotations_are_one_line(layouts, tmp_path):
     lists = layouts["ucf101"][0].parent
     bad = tmp_path / "ucfTrainTestlist"

@@ -154,6 +154,11 @@ def test_a_pretrain_checkpoint_given_to_fit_or_predict_says_what_to_do(tiny_data
     assert vidclf("predict", "--ckpt_path", ckpt, "--data.predict", tiny_data / "val") == 2
     err = last_error(capsys)
     assert "a `vidclf pretrain` checkpoint" in err and f"--model.backbone hf:{root / 'version_0' / 'encoder'}" in err
+    # resumed, it continues its own model: a model option given again is named as ignored (as fit does)
+    assert vidclf("pretrain", "--ckpt_path", root / "version_0", "--model.mask_ratio", "0.5",
+                  "--trainer.max_epochs", "2") == 0
+    assert "vidclf: warning: ignored --model.mask_ratio 0.5: a resumed pretraining continues the model" in \
+        capsys.readouterr().err
 
 
 def test_the_small_data_recipe_runs_both_steps(tiny_data, tmp_path, capsys):

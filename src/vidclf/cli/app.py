@@ -52,6 +52,8 @@ class VidclfCLI(LightningCLI):
             self._add_arguments(parser)
             self._subcommand_method_arguments[subcommand] = parser.add_method_arguments(
                 klass, subcommand, skip=set(self.subcommands()[subcommand]), as_group=False)
+            # it looks at videos only: the model (a backbone, maybe weights to download) is never built
+            parser.groups["model"].instantiate_class = lambda group, cfg: None
             return parser
         finally:
             self._model_class, self._datamodule_class = VideoClassifier, VideoDataModule

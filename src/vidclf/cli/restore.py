@@ -6,8 +6,11 @@ validate/test/predict/export/serve then need no --model options and never downlo
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
+
+import torch
 
 from vidclf.errors import VidclfError
 from vidclf.io import secrets, storage
@@ -34,8 +37,8 @@ def restore(cli) -> None:
     if resuming and path == "last":
         path = newest_last_checkpoint(cli.config[sub].trainer.default_root_dir or "runs")
     elif path and path not in LIGHTNING_CKPT_WORDS and Path(path).is_dir():
-        # a run folder names its checkpoint: best to evaluate, last to resume
-        path = run_checkpoint(path, "last" if resuming else "best")
+        # a run folder names its checkpoint: best to evaluate, the newest complete one to resume
+        path = resume_checkpoint(path) if resuming else run_checkpoint(path, "best")
     if not path or path in LIGHTNING_CKPT_WORDS:
         return
     if resuming and (run := run_folder(path)) is not None:
@@ -48,8 +51,9 @@ def restore(cli) -> None:
         if hidden:
             raise VidclfError(f"{run / 'config.yaml'} keeps {', '.join(hidden)} without its secrets; give "
                               f"{'it' if len(hidden) == 1 else 'them'} again to resume")
-        if Path(run).parent.resolve() == Path(cli.config[sub].trainer.default_root_dir or "runs").resolve():
-            cli.resume_version = run.name  # continued in place
+    if resuming and Path(path).parent.name == "checkpoints" and not storage.is_remote(path) and \
+            Path(path).parent.parent.parent.resolve() == Path(cli.config[sub].trainer.default_root_dir or "runs").resolve():
+        cli.resume_version = Path(path).parent.parent.name  # continued in place
     cli.config[sub].ckpt_path = path
     storage.configure(cli.config[sub].data.get("storage_options"))
     if storage.is_remote(path) and sub != "export":  # Lightning loads the local copy (export names the URL)
@@ -59,12 +63,34 @@ def restore(cli) -> None:
     cli.resume_step = checkpoint.get("global_step", 0)
     if sub == "pretrain":  # the model as it was: the resumed run continues that training
         model = {k: v for k, v in checkpoint["hyper_parameters"].items() if not k.startswith("_")}
+        ignored = [f"--model.{k} {v}" for k, v in cli.config[sub].model.as_dict().items()
+                   if k in model and _differs(_value(v), _value(model[k]))]
+        if ignored:
+            print(f"vidclf: warning: ignored {', '.join(ignored)}: a resumed pretraining continues the model of "
+                  f"--ckpt_path {path}; drop those options, or start a new run", file=sys.stderr)
         cli.config = cli.parser.parse_object({sub: {"model": model}}, cli.config)
         return
     defaults = cli.subcommand_parser(sub).get_defaults()
     model = _model_options(checkpoint, cli.config[sub].model, defaults.model, path)
     data = _data_options(checkpoint, cli.config[sub].data, defaults.data)
     cli.config = cli.parser.parse_object({sub: {"model": model, "data": data}}, cli.config)
+
+
+def _value(value):
+    """An option's value for comparison: JSON text as what it says (a config given as text or as a mapping)."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _differs(given, kept) -> bool:
+    """Whether a given option changes the kept one (a mapping given: any of its keys)."""
+    if isinstance(given, dict) and isinstance(kept, dict):
+        return any(k not in kept or _differs(v, kept[k]) for k, v in given.items())
+    return given != kept
 
 
 def run_folder(checkpoint: str) -> Path | None:
@@ -137,9 +163,28 @@ def run_checkpoint(folder: str, which: str) -> str:
 
 
 def newest_last_checkpoint(root: str) -> str:
-    """RUN/checkpoints/last.ckpt of the newest run under `root` that has one."""
-    runs = [p for p in Path(root).glob("version_*/checkpoints/last.ckpt") if p.parent.parent.name[8:].isdigit()]
+    """The newest complete checkpoint of the newest run under `root` that has one."""
+    runs = {p.parent.parent for p in Path(root).glob("version_*/checkpoints/*.ckpt") if p.parent.parent.name[8:].isdigit()}
     if not runs:
-        raise VidclfError(f"--ckpt_path last: no run under {root} has checkpoints/last.ckpt; "
+        raise VidclfError(f"--ckpt_path last: no run under {root} has a checkpoint; "
                           f"start a new run without --ckpt_path, or set --trainer.default_root_dir")
-    return str(max(runs, key=lambda p: int(p.parent.parent.name[8:])))
+    return resume_checkpoint(str(max(runs, key=lambda p: int(p.name[8:]))))
+
+
+def resume_checkpoint(run: str) -> str:
+    """The checkpoint of RUN (or of its checkpoints folder) that holds the latest training state: last.ckpt,
+    or best.ckpt when a run stopped between the two writes of a save point left it newer; said in one line."""
+    folder = Path(run) / "checkpoints" if (Path(run) / "checkpoints").is_dir() else Path(run)
+    steps = {}
+    for candidate in folder.glob("*.ckpt"):
+        try:  # only the counters are read (mmap); a file cut short by a kill is passed over
+            state = torch.load(candidate, map_location="cpu", weights_only=True, mmap=True)
+            steps[candidate] = (state["global_step"], candidate.name == "last.ckpt")
+        except Exception:  # noqa: BLE001 - any unreadable file is not a place to resume from
+            continue
+    if not steps:
+        raise VidclfError(f"--ckpt_path {run}: no complete checkpoint in {folder}; start the run again "
+                          f"without --ckpt_path")
+    chosen = max(steps, key=steps.get)
+    print(f"vidclf: --ckpt_path {run}: resuming from {chosen} (step {steps[chosen][0]})", file=sys.stderr)
+    return str(chosen)

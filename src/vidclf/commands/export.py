@@ -146,7 +146,8 @@ def _sample_clip(model, datamodule) -> tuple[torch.Tensor, str]:
     normalised, (1, C, T, H, W)."""
     clip = datamodule.clip
     if datamodule.hparams.predict:
-        path = unlabelled_videos(datamodule.hparams.predict).items[0]
+        hp = datamodule.hparams
+        path = unlabelled_videos(hp.predict, hp.videos_root, getattr(hp, "format", "auto")).items[0]
         item = VideoClips([path], None, clip, num_clips=1)[0]
         if "error" in item:
             raise VidclfError(f"{path}: cannot decode a sample clip for the export check ({item['error']})")

@@ -38,7 +38,7 @@ class VideoDataModule(ClipDataModule):
             path column; or a list of these.
         videos_root: Folder that relative paths in lists are relative to, and where the videos of a data
             set's annotation files are. Default: the list's folder.
-        format: How to read `train`/`val`/`test` files: `auto` (recognised from name and content),
+        format: How to read `train`/`val`/`test`/`predict` files: `auto` (recognised from name and content),
             `list` (vidclf's CSV/TSV/JSONL), or a data set's own annotations: ucf101 (classInd.txt +
             trainlist0N/testlist0N.txt), hmdb51 (the folder of <class>_test_splitN.txt files), kinetics
             (the annotation CSV), ssv2 (train/validation.json + labels.json), activitynet (the 1.3
@@ -169,7 +169,7 @@ class VideoDataModule(ClipDataModule):
         if not source:
             raise VidclfError(f"{name} needs videos; pass --data.{name} PATH")
         if name == "predict":
-            listing = unlabelled_videos(source, root)
+            listing = unlabelled_videos(source, root, self.hparams.format)
         else:
             listing = labelled_videos(source, split=name, videos_root=root, multi_label=self.multi_label,
                                       allow_empty=self.hparams.allow_empty_labels, format=self.hparams.format,

@@ -53,13 +53,14 @@ def has_split(source: Optional[str], split: str, format: str = "auto", videos_ro
     return bool(source) and place(source).has_split(source, split, format, videos_root, split_number, split_column)
 
 
-def unlabelled_videos(sources: Union[str, list[str]], videos_root: Optional[str] = None) -> Listing:
+def unlabelled_videos(sources: Union[str, list[str]], videos_root: Optional[str] = None,
+                      format: str = "auto") -> Listing:
     """Video paths to predict on, in the order given: each source is a file, a folder searched
-    recursively, a glob pattern (quoted, e.g. 'clips/**/*.mp4') or a CSV with a path column; any of
-    them may be a URL (s3://...)."""
+    recursively, a glob pattern (quoted, e.g. 'clips/**/*.mp4'), a CSV with a path column or a data
+    set's annotation file (`format`, or recognised); any of them may be a URL (s3://...)."""
     listing = Listing()
     for source in [sources] if isinstance(sources, str) else sources:
-        found = place(source).unlabelled_videos(source, videos_root)
+        found = place(source).unlabelled_videos(source, videos_root, format)
         listing.items += found.items
         listing.ignored += found.ignored
     return listing

@@ -30,10 +30,10 @@ def _split_folders(root: Path) -> dict[str, Path]:
     return named if folders and len(named) == len(folders) else {}
 
 
-def _unlabelled(source: str, videos_root: Optional[str]) -> Listing:
+def _unlabelled(source: str, videos_root: Optional[str], format: str = "auto") -> Listing:
     root = _existing(source, "pass a video file, a folder of videos, a glob or a CSV with a path column")
-    fmt = _format(root, "auto")
-    if fmt:  # a data set's annotation file: its videos (or segments), labels unused
+    fmt = _format(root, format)
+    if fmt not in (None, "list"):  # a data set's annotation file: its videos (or segments), labels unused
         rows = formats.read(fmt, root, videos_root, 1)
         return Listing([r["path"] for r in rows if "missing" not in r], [(r["path"], r["missing"]) for r in rows
                                                                          if "missing" in r])
@@ -145,7 +145,7 @@ def has_split(source: str, split: str, format: str, videos_root: Optional[str], 
     return any(r.get("split") == split for r in read_list(path, need_label=False, split_column=split_column))
 
 
-def unlabelled_videos(source: str, videos_root: Optional[str]) -> Listing:
+def unlabelled_videos(source: str, videos_root: Optional[str], format: str = "auto") -> Listing:
     """Videos to predict on at a local path: a glob pattern, else as `_unlabelled`."""
     if glob.has_magic(source) and not Path(source).exists():
         matches = sorted(glob.glob(source, recursive=True))
@@ -153,4 +153,4 @@ def unlabelled_videos(source: str, videos_root: Optional[str]) -> Listing:
             raise VidclfError(f"{source}: the pattern matches no files; check it, or quote it for the shell")
         return Listing([m for m in matches if Path(m).is_file()],
                        [(m, not_regular(m)) for m in matches if not Path(m).is_dir() and not_regular(m)])
-    return _unlabelled(source, videos_root)
+    return _unlabelled(source, videos_root, format)

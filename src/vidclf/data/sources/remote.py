@@ -78,8 +78,9 @@ def _is_glob(source: str) -> bool:
     return glob.has_magic(rest)
 
 
-def unlabelled_videos(source: str, videos_root: Optional[str]) -> Listing:
-    """Videos to predict on at a remote URL: one video, every video below a folder, a list, or a glob."""
+def unlabelled_videos(source: str, videos_root: Optional[str], format: str = "auto") -> Listing:
+    """Videos to predict on at a remote URL: one video, every video below a folder, a list, or a glob
+    (a data set's annotation `format` is read from local files only)."""
     fix = "pass a video, a folder of videos, a glob or a CSV with a path column"
     if _is_glob(source):
         try:
