@@ -237,6 +237,30 @@ def test_the_format_given_applies_to_predict_inputs_too(layouts, trained, tmp_pa
     assert {r["path"] for r in segments} == {r["path"] for r in rows["auto"]}
 
 
+def test_hmdb51_held_out_validation_keeps_each_source_film_whole(tmp_path):
+    """HMDB51 clips are cut from films and named `<film>_<action>_<tags>_<n>.avi`; its split files have no
+    validation split, so --data.val_split holds out whole films (clips of one film in two splits would
+    let validation measure memory)."""
+    rng = np.random.default_rng(3)
+    splits = tmp_path / "testTrainMulti_7030_splits"
+    splits.mkdir()
+    for m in CLASSES:
+        lines = []
+        for film in range(4):
+            for n in range(3):
+                name = f"Film{film}_{m}_u_nm_np1_fr_med_{n}.avi"
+                video(tmp_path / "videos" / m / name, m, rng, seconds=0.3)
+                lines.append(f"{name} 1 ")
+        (splits / f"{m}_test_split1.txt").write_text("\n".join(lines) + "\n")
+    assert vidclf("data", "--data.train", splits, "--data.videos_root", tmp_path / "videos", "--data.val_split", "0.5",
+                  "--output", tmp_path / "look") == 0
+    films = {}
+    for row in read_csv(tmp_path / "look" / "files.csv"):
+        films.setdefault((Path(row["path"]).parent.name, Path(row["path"]).name.split("_")[0]), set()).add(row["split"])
+    assert len(films) == 12 and all(len(splits) == 1 for splits in films.values()), films
+    assert {s for splits in films.values() for s in splits} == {"train", "val"}
+
+
 def test_bad_annotations_are_one_line(layouts, tmp_path):
     lists = layouts["ucf101"][0].parent
     bad = tmp_path / "ucfTrainTestlist"

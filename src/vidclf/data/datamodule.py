@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal, Optional, Union
 
 import torch
@@ -13,8 +14,10 @@ from vidclf.data.datasets import VideoClips, VideoWindows
 from vidclf.data.sampler import balanced_weights
 from vidclf.data.sources import has_split, labelled_videos, unlabelled_videos
 from vidclf.data.sources.formats import NAMES as FORMAT_NAMES
-from vidclf.data.sources.splits import check_disjoint, stratified_split
+from vidclf.data.sources.formats import recognise
+from vidclf.data.sources.splits import check_disjoint, hmdb51_source, stratified_split
 from vidclf.errors import VidclfError
+from vidclf.io import storage
 from vidclf.models.backbones import get_spec
 from vidclf.ranges import ClosedUnitInterval, HoldOut, NonNegativeInt, PositiveInt, store_plain
 
@@ -57,7 +60,8 @@ class VideoDataModule(ClipDataModule):
         allow_empty_labels: Multi-label: a video may have no label (every class absent).
         val_split: Without `val`, hold out this fraction of each training class for validation
             (multi-label: of each set of labels; segments: whole videos, by their most frequent
-            label; deterministic for a given --seed_everything).
+            label; HMDB51: whole source videos, its clips being named by their film; deterministic
+            for a given --seed_everything).
         shared_videos: Allow segments of one video in several splits (refused by default: they share
             its scene and people, so validation on them measures memory).
         max_failed: Stop when more than this fraction of a split's videos cannot be decoded.
@@ -132,7 +136,10 @@ class VideoDataModule(ClipDataModule):
             raise VidclfError(f"--data.train {train} holds its own validation videos (a val split), and "
                               f"--data.val_split {val_split} asks to hold out others; drop --data.val_split")
         if self._train_items is not None and val_split > 0:
-            self._train_items, self._val_items = stratified_split(self._train_items, val_split, torch.initial_seed())
+            hmdb51 = format == "hmdb51" or (format == "auto" and not storage.is_remote(train)
+                                            and recognise(Path(train).expanduser()) == "hmdb51")
+            self._train_items, self._val_items = stratified_split(self._train_items, val_split, torch.initial_seed(),
+                                                                  hmdb51_source if hmdb51 else None)
         if classes is None and self._train_items is not None:
             classes = sorted({label for _, labels in self._train_items for label in self._label_set(labels)})
             if len(classes) < (1 if self.multi_label else 2):

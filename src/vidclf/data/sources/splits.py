@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import random
 from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Optional
 
 from vidclf.data.segments import file_of
 from vidclf.errors import VidclfError
@@ -12,6 +15,13 @@ from vidclf.io import storage
 
 SPLIT_NAMES = {"train": ("train", "training"), "val": ("val", "valid", "validation", "validate"),
                "test": ("test", "testing")}
+
+
+def hmdb51_source(sample: str, label: str) -> str:
+    """The source video of an HMDB51 clip, `<title>_<action>_<tags>_<n>.avi`: its title (the part before
+    `_<action>_`), so clips cut from one film stay in one split."""
+    name = Path(file_of(sample)).stem
+    return name.split(f"_{label}_", 1)[0] if f"_{label}_" in name else name
 
 
 def check_disjoint(splits: dict[str, list[str]], shared_videos: bool = False) -> None:
@@ -34,15 +44,17 @@ def check_disjoint(splits: dict[str, list[str]], shared_videos: bool = False) ->
             owner.setdefault(real, (name, sample))
 
 
-def stratified_split(items: list[tuple[str, str]], fraction: float, seed: int) -> tuple[list, list]:
+def stratified_split(items: list[tuple[str, str]], fraction: float, seed: int,
+                     source: Optional[Callable[[str, str], str]] = None) -> tuple[list, list]:
     """Split (path, label) items into (train, val), holding out `fraction` of each class (at least
     one video of any class that has two or more), the same way for the same seed. Multi-label items
     are grouped by their set of labels; the segments of one video stay together, grouped by the
-    video's most frequent label."""
+    video's most frequent label; so do the clips of one source video when `source(path, label)`
+    names it (HMDB51: `hmdb51_source`)."""
     rng = random.Random(seed)
     videos: dict[str, list] = {}
     for item in items:
-        videos.setdefault(file_of(item[0]), []).append(item)
+        videos.setdefault(source(*item) if source else file_of(item[0]), []).append(item)
     kind = {video: Counter(label for _, label in members).most_common(1)[0][0] for video, members in videos.items()}
     train, val = [], []
     for label in sorted(set(kind.values())):
