@@ -21,10 +21,12 @@ LIGHT = {"demo.yaml", "recipes/x3d_s.yaml", "recipes/efficient_x3d_xs.yaml", "re
 # Recipes of the other families run on a tiny model of the same architecture, from a local folder / file.
 TINY_HF = {"videomae_b": "videomae", "timesformer_b": "timesformer", "vivit_b": "vivit", "vjepa2_l": "vjepa2"}
 TWO_STEP = {"recipes/pretrain_then_finetune_small.yaml"}  # pretrain: and fit: sections (tests/test_pretrain.py)
+TRACKERS = {"trackers/mlflow.yaml", "trackers/wandb.yaml"}  # they write into the working folder: tests/test_trackers.py
 # trainer/ddp.yaml starts two processes (20 s): slow, like the DDP test of tests/test_training.py
 ALL = [pytest.param(name, marks=() if name in LIGHT or (name.startswith("trainer/") and name != "trainer/ddp.yaml")
                     else pytest.mark.slow)
-       for name in sorted(p.relative_to(CONFIGS).as_posix() for p in CONFIGS.rglob("*.yaml")) if name not in TWO_STEP]
+       for name in sorted(p.relative_to(CONFIGS).as_posix() for p in CONFIGS.rglob("*.yaml"))
+       if name not in TWO_STEP | TRACKERS]
 # One short step on tiny videos; clip shape stays the recipe's own (from its backbone).
 STEP = ["--trainer.max_steps", "1", "--trainer.limit_val_batches", "1", "--trainer.num_sanity_val_steps", "0",
         "--data.batch_size", "2", "--data.num_workers", "0", "--data.num_clips", "1"]

@@ -22,6 +22,7 @@ from vidclf.reports.data_report import DataReport
 from vidclf.reports.evaluation import EvalReport
 from vidclf.reports.run_info import RunInfo
 from vidclf.reports.run_summary import RunSummary
+from vidclf.reports.trackers import TrackerFiles
 
 
 def main(args=None) -> None:
@@ -52,7 +53,7 @@ def _run(args) -> None:
                   parser_class=VidclfParser, save_config_callback=SaveConfig,
                   seed_everything_default=42,
                   trainer_defaults={"default_root_dir": "runs", "callbacks": [DataReport(), RunInfo(), EvalReport(),
-                                                                                RunSummary()]},
+                                                                                TrackerFiles(), RunSummary()]},
                   parser_kwargs={"parser_mode": "omegaconf+", "prog": "vidclf", "allow_abbrev": False,
                                  "description": "Fine-tune, evaluate, apply and export video classifiers."})
     except VidclfError as err:

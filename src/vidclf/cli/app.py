@@ -129,15 +129,19 @@ class VidclfCLI(LightningCLI):
 
     def instantiate_trainer(self, **kwargs):
         config = self.config[self.subcommand] if self.subcommand else self.config
+        given = config.trainer.get("logger")
         if self.subcommand in OUTSIDE_RUNS:
             kwargs["logger"] = False
-        elif config.trainer.get("logger") in (None, True):
+        elif given is not False:  # the run folder's own logs first (trainer.log_dir is theirs), then the user's
             root = config.trainer.get("default_root_dir") or "runs"
             if self.subcommand in ("validate", "test"):  # RUN/validate/<time>: with the run it evaluates
                 run = run_folder(config.get("ckpt_path") or "") or root  # else ROOT/validate/<time>
                 kwargs["logger"] = run_loggers(str(Path(run) / self.subcommand), timed=True)
             else:
                 kwargs["logger"] = run_loggers(root, self.resume_version, self.resume_step)
+            if given not in (None, True):
+                added = self._get(self.config_init, "trainer")["logger"]
+                kwargs["logger"] += added if isinstance(added, list) else [added]
         trainer = super().instantiate_trainer(**kwargs)
         options = config.get("checkpoint") or {}
         checkpoint = next((c for c in trainer.callbacks if isinstance(c, Checkpoint)), None)
