@@ -95,9 +95,9 @@ def cut_encode(source: Path, start: float, end: float, target: Path) -> None:
 def clips_per_second(samples: list[str], cache: FrameCache | None, count: int) -> float:
     dataset = VideoClips(samples, None, CLIP, train=True, seed=0, cache=cache)
     order = np.random.default_rng(1).integers(0, len(samples), count)
-    if cache is not None:  # fill the cache first (not timed)
-        for i in sorted(set(order.tolist())):
-            dataset[(0, int(i), 0)]
+    if cache is not None:  # fill the cache first (not timed), for every sample: each form's cache then holds
+        for i in range(len(samples)):  # the whole data set (filling only the drawn ones made the cut files'
+            dataset[(0, i, 0)]  # caches look 17% smaller: 51 of their 60 entries, against the long video's one)
     start = time.perf_counter()
     for draw, i in enumerate(order):
         assert "video" in dataset[(1, int(i), draw)]

@@ -82,6 +82,33 @@ def test_thresholds_maximise_f1_and_need_enough_positives():
     assert metrics["f1_micro"] == 1.0
 
 
+def test_all_classes_at_once_equal_sklearn_and_the_per_class_rule(monkeypatch):
+    """AP and tuned thresholds computed for every class together (in chunks of classes) equal sklearn's AP
+    and the one-class-at-a-time rule, with ties, absent classes and a chunk boundary inside the classes."""
+    import vidclf.metrics.multilabel as ml
+
+    monkeypatch.setattr(ml, "CHUNK", 200 * 7)  # 7 classes per chunk: 40 classes cross 5 boundaries
+    generator = torch.Generator().manual_seed(1)
+    probs = torch.rand(200, 40, generator=generator)
+    probs[:, ::3] = (probs[:, ::3] * 6).round() / 6  # many ties
+    targets = (torch.rand(200, 40, generator=generator) < 0.2).float()
+    targets[:, 5] = 0
+    targets[:6, 7], targets[6:, 7] = 1, 0  # few positives on top
+    ap, thresholds = ml.average_precision(probs, targets), ml.tune_thresholds(probs, targets)
+    for c in range(40):
+        positives = float(targets[:, c].sum())
+        if positives:
+            assert float(ap[c]) == pytest.approx(average_precision_score(targets[:, c], probs[:, c]), abs=1e-12)
+        else:
+            assert torch.isnan(ap[c])
+        expected = DEFAULT_THRESHOLD
+        if positives >= ml.MIN_POSITIVES:  # the rule, one class at a time
+            s, tps, fps = ml.ranked(probs[:, c], targets[:, c])
+            best = int(torch.argmax(2 * tps / (tps + fps + positives)))
+            expected = (float(s[best]) + (float(s[best + 1]) if best + 1 < len(s) else 0.0)) / 2
+        assert float(thresholds[c]) == pytest.approx(expected, abs=1e-12), c
+
+
 def test_fit_validate_test_on_a_labels_list(tagged, tagged_run, tmp_path):
     """The labels column makes the run multi-label: BCE, val/mAP monitored, per-class thresholds
     tuned on validation and saved; validate reports AP/precision/recall/F1 per class and PR curves."""

@@ -179,3 +179,38 @@ def test_the_small_data_recipe_runs_both_steps(tiny_data, tmp_path, capsys):
     assert vidclf("--config", bad, "pretrain", "--data.train", tiny_data / "train") == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith(f"vidclf: error: {bad}: unknown option(s) model.mask_ration (did you mean model.mask_ratio?)")
+
+
+@pytest.mark.slow  # two processes started by DDP (about 25 s)
+def test_pretrain_under_ddp_splits_each_epoch_and_syncs_its_validation_loss(tiny_data, tmp_path):
+    """Two CPU processes pretrain one run: each takes half of every epoch's steps, one encoder and one
+    set of figures are written, and the validation loss they log together is the whole validation set's:
+    the same weights evaluated in one process give it again."""
+    import pytorch_lightning as pl
+
+    from vidclf.data.unlabelled import UnlabelledVideos
+    from vidclf.models.pretraining import MaskedVideoModel
+
+    args = [*PRETRAIN, "--data.batch_size", "2", "--data.train", tiny_data / "train", "--data.val", tiny_data / "val",
+            "--trainer.max_epochs", "2", "--trainer.strategy", "ddp", "--trainer.devices", "2",
+            "--trainer.accelerator", "cpu", "--trainer.default_root_dir", tmp_path]
+    done = subprocess.run([sys.executable, "-m", "vidclf", *map(str, args)], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONUNBUFFERED": "1"}, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["version_0"]  # both processes log into one run
+    run = tmp_path / "version_0"
+    rows = read_csv(run / "metrics.csv")
+    assert {int(r["epoch"]): int(r["step"]) for r in rows if r.get("val/loss")} == {0: 2, 1: 5}  # 12 videos, 2 x 2
+    assert sorted(p.name for p in (run / "reconstructions").iterdir()) == ["epoch_000.png", "epoch_001.png"]
+    checkpoint = torch.load(run / "checkpoints/last.ckpt", weights_only=True)
+    assert torch.equal(load_file(run / "encoder/model.safetensors")["videomae.embeddings.patch_embeddings.projection.weight"],
+                       checkpoint["state_dict"]["net.videomae.embeddings.patch_embeddings.projection.weight"])
+
+    pl.seed_everything(42)  # the run's seed: the validation masks follow it
+    model = MaskedVideoModel(**{k: v for k, v in checkpoint["hyper_parameters"].items() if not k.startswith("_")})
+    model.load_state_dict(checkpoint["state_dict"])
+    data = UnlabelledVideos(train=str(tiny_data / "train"), val=str(tiny_data / "val"), frames=4, rate=6, crop=32,
+                            batch_size=2, num_workers=0)
+    alone = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
+                       enable_model_summary=False).validate(model, datamodule=data, verbose=False)[0]["val/loss"]
+    assert alone == pytest.approx(losses(run, "val/loss")[-1], rel=1e-5)

@@ -21,6 +21,8 @@ from typing import Literal, Optional, Union
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from torch import nn
+from torchmetrics import MeanMetric
 
 from vidclf.data.datasets import VideoClips
 from vidclf.errors import VidclfError
@@ -76,6 +78,9 @@ class MaskedVideoModel(pl.LightningModule):
                               f"patches of a frame; it must hide some and leave some")
         # uint8 -> float with ImageNet mean/std (what VideoMAEForPreTraining's loss undoes)
         self.normalize = Normalize(IMAGENET_MEAN, IMAGENET_STD)
+        # epoch losses as weighted means of every video: exact under DDP, where the processes hold unequal
+        # shares (Lightning's sync_dist averages the processes' means)
+        self.losses = nn.ModuleDict({"fit": MeanMetric(), "held_out": MeanMetric()})
 
     def tube_mask(self, generator: torch.Generator, count: int) -> torch.Tensor:
         """(count, patches) bool: per video, the same `masked` random positions hidden in every frame."""
@@ -99,7 +104,8 @@ class MaskedVideoModel(pl.LightningModule):
                                                                 self.global_rank))
         loss, _ = self.reconstruct(video, self.tube_mask(generator, len(video)))
         self.log("train/loss_step", loss, batch_size=len(video), on_step=True, on_epoch=False, prog_bar=True)
-        self.log("train/loss_epoch", loss, batch_size=len(video), on_step=False, on_epoch=True, sync_dist=True)
+        self.losses["fit"].update(loss.detach(), weight=len(video))
+        self.log("train/loss_epoch", self.losses["fit"], on_step=False, on_epoch=True)
         return loss
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
@@ -109,7 +115,8 @@ class MaskedVideoModel(pl.LightningModule):
         mask = torch.cat([self.tube_mask(torch.Generator().manual_seed(derived_seed(self.seed, int(i))), 1)
                           for i in batch["index"]])  # the same masks every epoch: comparable losses
         loss, _ = self.reconstruct(video, mask)
-        self.log("val/loss", loss, batch_size=len(video), on_epoch=True, sync_dist=True, prog_bar=True)
+        self.losses["held_out"].update(loss, weight=len(video))
+        self.log("val/loss", self.losses["held_out"], on_epoch=True, prog_bar=True)
 
     def setup(self, stage: str) -> None:
         self.seed = torch.initial_seed()
