@@ -281,3 +281,23 @@ def test_a_run_stopped_between_its_two_checkpoint_writes_resumes_from_the_newer(
     (run / "checkpoints" / "best.ckpt").write_bytes(b"PK\x03\x04 cut short")  # ... and a file cut by the kill
     assert vidclf("fit", "--ckpt_path", run) == 2
     assert "no complete checkpoint in" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_run_killed_as_its_first_best_checkpoint_lands_resumes_with_last(tiny_data, tmp_path):
+    """SIGKILL the moment best.ckpt appears (Lightning renames it into place whole, then writes last.ckpt):
+    `--ckpt_path last` resumes from whichever complete checkpoint the run holds, and the run ends as asked."""
+    args = ["fit", *TINY, *QUIET, "--data.train", tiny_data / "train", "--data.val", tiny_data / "val",
+            "--trainer.default_root_dir", tmp_path]
+    fit = subprocess.Popen([sys.executable, "-m", "vidclf", *map(str, args), "--trainer.max_epochs", "50"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    best = tmp_path / "version_0" / "checkpoints" / "best.ckpt"
+    deadline = time.monotonic() + 180
+    while not best.exists() and fit.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.001)
+    fit.send_signal(signal.SIGKILL)
+    fit.wait()
+    assert fit.returncode == -signal.SIGKILL and best.exists()
+    assert vidclf(*args, "--ckpt_path", "last", "--trainer.max_epochs", "3") == 0
+    assert sorted({int(r["epoch"]) for r in read_csv(tmp_path / "version_0" / "metrics.csv") if r.get("val/acc")}) \
+        == [0, 1, 2]

@@ -6,6 +6,7 @@ status with a reason and never stop the server; uploads leave nothing behind.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import QUIET, SHARED_VIDEOS, free_port, read_csv, run_example, vidclf
+from conftest import QUIET, REPO, SHARED_VIDEOS, free_port, read_csv, run_example, vidclf
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -268,3 +269,20 @@ def test_web_page_in_a_real_browser(server, tiny_data, predicted, tmp_path):
         page.wait_for_selector("#error", state="visible", timeout=60_000)
         assert "Could not classify notes.mp4 (HTTP 422)" in page.text_content("#error")
         browser.close()
+
+
+@pytest.mark.slow  # a fit, a predict, a server and 20 s of 32 clients (about 70 s)
+def test_the_server_holds_under_abuse(tmp_path):
+    """benchmarks/serve_abuse.py, shorter: good uploads, corrupt files, files over the limit, stalled uploads
+    and unknown routes at once; each answered with its own status, no good answer wrong, memory and open
+    files back where they were, no upload left, and it still answers."""
+    spec = importlib.util.spec_from_file_location("serve_abuse", REPO / "benchmarks" / "serve_abuse.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    r = bench.abuse(20, 32, tmp_path)
+    assert r["requests"] > 100 and r["unanswered"] == 0 and r["wrong"] == 0, r
+    assert {(kind, bench.EXPECTED[kind]) for kind in bench.EXPECTED} == set(r["statuses"]), r["statuses"]
+    before, during, after = r["memory_mb"]
+    assert after < before + 100 and during < before + 400, r["memory_mb"]
+    assert r["open_files"][2] <= r["open_files"][0] + 5, r["open_files"]
+    assert r["uploads_left"] == 0 and r["still_answers"]
