@@ -4,8 +4,10 @@ them); then every file the runs wrote, the caches and the console output are sea
 
 from __future__ import annotations
 
+import json
 import os
 import threading
+import urllib.request
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -89,3 +91,24 @@ def test_no_secret_of_a_url_reaches_any_output(served, tiny_data, tmp_path, caps
     for stream in (console.out, console.err):
         assert not [s for s in SECRETS if s in stream], stream[-3000:]
     assert f"http://alice:REDACTED@{served}/data/nothing/" in console.err
+
+
+@pytest.mark.slow  # a server process (about 20 s)
+def test_a_server_started_from_a_signed_checkpoint_url_shows_no_secret(served, tiny_data, tmp_path):
+    """`vidclf serve --ckpt_path SIGNED_URL`: its console (every process), /info, an answer and an error
+    answer hold none of the URL's secrets."""
+    from test_serve import Server, post
+
+    server = Server(signed(served, "model.ckpt"), tmp_path / "serve_tmp", "--data.num_workers", "0")
+    try:
+        info = urllib.request.urlopen(f"{server.url}/info", timeout=30).read().decode()
+        status, answer = post(server.url, tiny_data / "val" / "rising" / "rising.mp4")
+        assert status == 200 and answer["status"] == "ok"
+        (tmp_path / "bad.mp4").write_bytes(b"\0" * 1000)
+        bad_status, bad = post(server.url, tmp_path / "bad.mp4")
+        assert bad_status == 422
+    finally:
+        code, console = server.stop()
+    assert code == 0, console[-3000:]
+    for text in (info, json.dumps(answer), json.dumps(bad), console):
+        assert not [s for s in SECRETS if s in text], text[-3000:]
