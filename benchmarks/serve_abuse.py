@@ -67,8 +67,8 @@ def request(port: int, kind: str, video: Path, corrupt: bytes, oversize: bytes) 
     """One request of `kind`: (HTTP status, JSON answer); status 0 when no answer came."""
     if kind == "stall":  # the headers and a tenth of the body, then nothing: the server must time it out
         with socket.create_connection(("127.0.0.1", port), timeout=READ_TIMEOUT + 30) as s:
-            s.sendall(f"POST /predict?name=stalled.mp4 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: video/mp4\r\n"
-                      f"Content-Length: 1000000\r\nConnection: close\r\n\r\n".encode() + b"\0" * 100_000)
+            s.sendall("POST /predict?name=stalled.mp4 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: video/mp4\r\n"
+                      "Content-Length: 1000000\r\nConnection: close\r\n\r\n".encode() + b"\0" * 100_000)
             reply = b""
             while chunk := s.recv(65536):
                 reply += chunk

@@ -304,7 +304,9 @@ def test_fit_with_frame_cache_reuses_entries(tiny_data, tmp_path):
         metrics.append(read_csv(tmp_path / run / "version_0/metrics.csv"))
     assert len(seen[0]) == 2 * 12  # one blob + one index per training video
     assert seen[0] == seen[1]  # the second run decoded nothing
-    assert metrics[0] == metrics[1]
+    # the same clips, so the same numbers (to float32 rounding: the loss sums may add up in another order)
+    assert [{k: round(float(v), 5) for k, v in row.items() if v} for row in metrics[0]] == \
+        [{k: round(float(v), 5) for k, v in row.items() if v} for row in metrics[1]]
 
 
 @pytest.mark.parametrize("finetune, backbone_moves", [("freeze", False), ("freeze_unfreeze", True), ("full", True)])

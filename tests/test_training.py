@@ -22,6 +22,7 @@ def last_val(run: Path) -> dict:
     return [row for row in read_csv(run / "metrics.csv") if row.get("val/acc")][-1]
 
 
+@pytest.mark.slow
 def test_ddp_on_cpu_splits_each_epoch_and_syncs_metrics(tiny_data, tmp_path):
     """Two processes each train on half the videos (half the steps), and the validation numbers they
     log together are those of the whole validation set: `validate` of last.ckpt in one process agrees."""
