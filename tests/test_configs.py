@@ -15,7 +15,7 @@ from tiny_models import tiny_hf, tiny_timm_weights
 from vidclf.models.backbones import get_spec
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-LIGHT = {"demo.yaml", "recipes/x3d_s.yaml", "recipes/efficient_x3d_xs.yaml", "recipes/r2plus1d_18.yaml",
+LIGHT = {"demo.yaml", "recipes/from_scratch.yaml", "recipes/x3d_s.yaml", "recipes/efficient_x3d_xs.yaml", "recipes/r2plus1d_18.yaml",
          "recipes/videomae_b.yaml", "recipes/timesformer_b.yaml", "recipes/vivit_b.yaml", "recipes/vjepa2_l.yaml",
          "recipes/tsn_convnext_t.yaml"}
 # Recipes of the other families run on a tiny model of the same architecture, from a local folder / file.
@@ -58,6 +58,8 @@ def test_config_runs_a_step(name, tiny_data, tmp_path):
                  "--model.pretrained", tiny_timm_weights("test_convnext", tmp_path / "test_convnext.pth")]
     elif "pretrained: true" in text:
         args += ["--model.pretrained", local_weights(backbone, tmp_path)]
+    if "cache:" in text:  # a recipe's cache folder is relative to where it runs: here the test's own
+        args += ["--data.cache", tmp_path / "cache"]
     if "strategy: ddp" in text:  # DDP starts its processes by running the command again: not in-process
         args += ["--trainer.devices", "2", "--trainer.sync_batchnorm", "false"]  # SyncBatchNorm is CUDA-only
         done = subprocess.run([sys.executable, "-m", "vidclf", *map(str, args)], capture_output=True, text=True,

@@ -126,7 +126,7 @@ def test_the_offline_quick_path_on_real_clips(tmp_path, capsys):
     data = SHARED_VIDEOS / "dataset_typing_vs_exercise"
     small = ["--data.frames", "4", "--data.crop", "64", "--data.resize", "72", "--data.num_clips", "2",
              "--data.num_workers", "0", *QUIET]
-    assert vidclf("fit", "--model.backbone", "x3d_xs", "--model.pretrained", "false", "--data.train", data,
+    assert vidclf("fit", "--config", "from_scratch", "--data.train", data, "--data.cache", tmp_path / "cache",
                   "--data.val_split", "0.25", "--trainer.max_epochs", "2", *small,
                   "--trainer.default_root_dir", tmp_path / "runs") == 0
     err = capsys.readouterr().out

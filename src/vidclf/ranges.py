@@ -15,11 +15,13 @@ from jsonargparse.typing import (
     restricted_number_type,
 )
 
-__all__ = ["ClosedUnitInterval", "HoldOut", "NonNegativeFloat", "NonNegativeInt", "OpenUnitInterval", "PositiveFloat",
-           "PositiveInt",
-           "store_plain"]
+__all__ = ["DEPTHS", "WIDTHS", "ClosedUnitInterval", "Depth", "HoldOut", "NonNegativeFloat", "NonNegativeInt",
+           "OpenUnitInterval", "PositiveFloat", "PositiveInt", "Width", "store_plain"]
 
 HoldOut = restricted_number_type("HoldOut", float, [(">=", 0), ("<", 1)])  # a fraction in [0, 1)
+WIDTHS, DEPTHS = (8, 128), (2, 6)  # the small networks: channels of the first block, blocks
+Width = restricted_number_type("Width", int, [(">=", WIDTHS[0]), ("<=", WIDTHS[1])])
+Depth = restricted_number_type("Depth", int, [(">=", DEPTHS[0]), ("<=", DEPTHS[1])])
 
 
 def plain(value):

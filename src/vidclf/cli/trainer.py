@@ -8,6 +8,7 @@ import pytorch_lightning as pl
 
 from vidclf.commands import export as ex
 from vidclf.commands import predict as pr
+from vidclf.models.backbones import scratch_note
 from vidclf.ranges import NonNegativeFloat, PositiveFloat, PositiveInt
 from vidclf.tuning.batch_size import find_batch_size
 from vidclf.tuning.lr import find_lr
@@ -29,6 +30,9 @@ class VidclfTrainer(pl.Trainer):
             batch_size_max: The largest batch --data.batch_size auto tries (needed on the CPU, where
                 running out of memory is not caught). Default: no limit but the GPU's memory.
         """
+        note = scratch_note(model.hparams.backbone, model.hparams.pretrained) if ckpt_path is None else None
+        if note and self.is_global_zero:
+            print(f"vidclf: {note}")
         if datamodule is not None and datamodule.hparams.get("batch_size") == "auto":
             find_batch_size(self, model, datamodule, batch_size_max)  # first: the best rate depends on the batch
         if getattr(model.hparams, "lr", None) == "auto":

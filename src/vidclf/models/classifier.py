@@ -16,10 +16,10 @@ from vidclf.metrics.multilabel import DEFAULT_THRESHOLD, MIN_POSITIVES, ScoreSto
 from vidclf.metrics.video import video_metrics
 from vidclf.models.backbones import BACKBONES, build_backbone, get_spec, remember_files, short_names_help
 from vidclf.models.finetune import apply_finetune, backbone_parts
-from vidclf.models.loss import balanced_class_weights, clip_loss
+from vidclf.models.loss import balanced_class_weights, clip_loss, mixup
 from vidclf.models.normalize import Normalize
-from vidclf.models.optim import adamw_groups, layer_depths, warmup_cosine
-from vidclf.ranges import ClosedUnitInterval, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, store_plain
+from vidclf.models.optim import layered_adamw
+from vidclf.ranges import ClosedUnitInterval, Depth, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Width, store_plain
 from vidclf.seeds import derived_seed
 
 
@@ -30,7 +30,8 @@ class VideoClassifier(pl.LightningModule):
         backbone: Backbone name, one of: {backbones}; or hf:<Hugging Face id or save_pretrained folder>
             of a VideoMAE, TimeSformer, ViViT or V-JEPA 2 checkpoint, or timm:<timm model name> for an
             image model run on every frame. Short names: {short}. Sets the clip shape the data uses
-            (read from the checkpoint's own config and preprocessor files for hf:).
+            (read from the checkpoint's own config and preprocessor files for hf:). small3d and small2plus1d
+            are made for training from scratch on a few hundred videos (`--config from_scratch`).
         num_classes: Number of classes. Default: the number of `class_names`.
         class_names: Class names in index order (set from the training data on the command line).
         multi_label: Several labels per video: a sigmoid per class, binary cross-entropy, mAP (set from
@@ -42,6 +43,10 @@ class VideoClassifier(pl.LightningModule):
         pretrained: False (random init), True (the published weights: Kinetics-400 for the zoo, downloaded
             once into the torch hub cache; the hf: checkpoint's own; timm's for timm:) or a local path / URL of
             a weight file in the backbone's published format (hf: a save_pretrained folder).
+        width: small3d/small2plus1d: channels of the first block, 8 to 128, doubling per block. Default: 24.
+        depth: small3d/small2plus1d: number of blocks, 2 to 6. Default: 4.
+        diff: small3d/small2plus1d: the network also sees frame differences (each frame minus the one
+            before, stacked with the frames: TSN's RGB-diff), computed inside it, so exports take plain clips.
         temporal: How an image model per frame (timm:) combines its frames: mean (TSN) or conv (a learned
             temporal convolution over the frame features, which sees their order).
         dropout: Dropout before the classifier.
@@ -52,6 +57,9 @@ class VideoClassifier(pl.LightningModule):
         weight_decay: AdamW weight decay.
         warmup_epochs: Epochs of linear learning-rate warmup before the cosine decay.
         label_smoothing: Label smoothing of the loss (multi-label: targets become s/2 and 1 - s/2).
+        mixup: Mixup's alpha (0: off): each training video is blended with another of its batch, and so are
+            their labels, at a weight drawn from Beta(alpha, alpha); regularises small data sets trained
+            from scratch. Training accuracy is then measured on the blended videos.
         class_weights: Weights of the classes in the loss: `balanced` (N / (K * videos of the class),
             from the training labels, for imbalanced data) or one number per class. Default: equal.
             Multi-label: the weight of each class's positives (`balanced`: negatives / positives).
@@ -76,10 +84,12 @@ class VideoClassifier(pl.LightningModule):
     def __init__(self, backbone: str = "x3d_xs", num_classes: Optional[PositiveInt] = None,
                  class_names: Optional[list[str]] = None, multi_label: bool = False,
                  threshold: Optional[ClosedUnitInterval] = None, pretrained: Union[bool, str] = False,
+                 width: Optional[Width] = None, depth: Optional[Depth] = None, diff: bool = False,
                  temporal: Literal["mean", "conv"] = "mean",
                  dropout: ClosedUnitInterval = 0.5, lr: Union[PositiveFloat, Literal["auto"]] = 1e-3,
                  weight_decay: NonNegativeFloat = 0.05,
                  warmup_epochs: NonNegativeFloat = 1.0, label_smoothing: ClosedUnitInterval = 0.0,
+                 mixup: NonNegativeFloat = 0.0,
                  class_weights: Union[Literal["balanced"], list[NonNegativeFloat], None] = None,
                  channels_last: bool = True, compile: bool = False,
                  aggregate: Literal["prob", "logit"] = "prob",
@@ -97,10 +107,10 @@ class VideoClassifier(pl.LightningModule):
         store_plain(self)
         self.class_names = list(class_names or (str(i) for i in range(num_classes)))
         spec = get_spec(backbone)
-        self.net = build_backbone(backbone, len(self.class_names), dropout, pretrained, temporal)
+        self.net = build_backbone(backbone, len(self.class_names), dropout, pretrained, temporal, width, depth, diff)
         self.backbone_files = spec.config  # hf: the checkpoint's config files, kept in every vidclf checkpoint
         # channels_last_3d is for the zoo's 3D convolutions; transformers and per-frame image models run as built
-        self.memory_format = torch.channels_last_3d if channels_last and spec.family == "zoo" else torch.contiguous_format
+        self.memory_format = torch.channels_last_3d if channels_last and spec.family in ("zoo", "small") else torch.contiguous_format
         self.net.to(memory_format=self.memory_format)
         self.normalize = Normalize(spec.mean, spec.std)  # uint8 (..., C, T, H, W) -> float, as the backbone was trained
         k = len(self.class_names)
@@ -151,13 +161,18 @@ class VideoClassifier(pl.LightningModule):
     def _step(self, batch: dict, stage: str) -> Optional[torch.Tensor]:
         if "video" not in batch:  # every video of the batch failed to decode (reported by DataReport)
             return None
-        logits, y = self.clip_logits(batch["video"]), batch["label"]
+        hp, train, video, y = self.hparams, stage == "train", batch["video"], batch["label"]
+        partner, lam = None, 1.0
+        if train and hp.mixup > 0:
+            video, partner, lam = mixup(video, hp.mixup)
+        logits = self.clip_logits(video)
         b, n = logits.shape[:2]
         clip_y = y.repeat_interleave(n, dim=0)
-        loss = clip_loss(logits.flatten(0, 1), clip_y, self.hparams.multi_label, self.hparams.label_smoothing,
-                         self.class_weight)
+        loss = clip_loss(logits.flatten(0, 1), clip_y, hp.multi_label, hp.label_smoothing, self.class_weight)
+        if partner is not None:
+            loss = lam * loss + (1 - lam) * clip_loss(logits.flatten(0, 1), y[partner].repeat_interleave(n, dim=0),
+                                                      hp.multi_label, hp.label_smoothing, self.class_weight)
         video_probs = self.video_probs(logits)
-        train = stage == "train"
         # epoch loss as a metric: a weighted mean that stays exact under DDP when processes hold unequal
         # shares (Lightning's own sync_dist mean divides by an integer-averaged batch count)
         self.metrics[f"{stage}_loss"].update(loss.detach(), weight=b)
@@ -232,19 +247,8 @@ class VideoClassifier(pl.LightningModule):
 
     def configure_optimizers(self):
         hp = self.hparams
-        # every parameter is in the optimizer; frozen ones get no gradient, so AdamW leaves them alone
-        backbone = {id(p) for p in backbone_parts(self.net)[0]}
-        depth = layer_depths(self.net) if hp.layer_decay < 1 else {}
-        deepest = max(depth.values(), default=0) + 1  # the head
-
-        def place(p) -> tuple[tuple, float]:
-            in_backbone = id(p) in backbone
-            level = depth.get(id(p), 0) if in_backbone else deepest
-            rate = hp.lr * (hp.backbone_lr if in_backbone else 1.0) * hp.layer_decay ** (deepest - level)
-            return (in_backbone, level), rate
-
-        optimizer = torch.optim.AdamW(adamw_groups(self.parameters(), hp.weight_decay, place), lr=hp.lr)
-        return warmup_cosine(self, optimizer, hp.warmup_epochs)
+        return layered_adamw(self, backbone_parts(self.net)[0], hp.lr, hp.weight_decay, hp.backbone_lr, hp.layer_decay,
+                             hp.warmup_epochs)
 
     def setup(self, stage: str) -> None:
         self.seed = torch.initial_seed()  # set by --seed_everything

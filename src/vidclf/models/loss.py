@@ -1,4 +1,4 @@
-"""The training loss: cross-entropy (multi-label: a sigmoid per class) with label smoothing and class weights."""
+"""The training loss: cross-entropy (multi-label: a sigmoid per class) with label smoothing, class weights and mixup."""
 
 from __future__ import annotations
 
@@ -16,6 +16,15 @@ def clip_loss(logits: torch.Tensor, y: torch.Tensor, multi_label: bool, smoothin
         target = y * (1 - smoothing) + smoothing / 2
         return F.binary_cross_entropy_with_logits(logits, target, pos_weight=weight)
     return F.cross_entropy(logits, y, weight=weight, label_smoothing=smoothing)
+
+
+def mixup(video: torch.Tensor, alpha: float) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Mixup (Zhang et al., 2018) of a batch of videos (B, ...): each is blended with another of the batch
+    at weight lam ~ Beta(alpha, alpha); returns the blended float batch, each video's partner and lam.
+    The loss is then lam * loss(own labels) + (1 - lam) * loss(the partner's)."""
+    lam = float(torch.distributions.Beta(alpha, alpha).sample())
+    partner = torch.randperm(video.shape[0], device=video.device)
+    return lam * video.float() + (1 - lam) * video[partner].float(), partner, lam
 
 
 def balanced_class_weights(labels, k: int) -> torch.Tensor:

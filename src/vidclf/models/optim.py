@@ -58,3 +58,21 @@ def adamw_groups(params, weight_decay: float, place=None) -> list[dict]:
                                                    **({"lr": lr} if lr is not None else {})})
         group["params"].append(p)
     return list(groups.values())
+
+
+def layered_adamw(module: pl.LightningModule, backbone: list, lr: float, weight_decay: float, backbone_lr: float,
+                  layer_decay: float, warmup_epochs: float) -> dict:
+    """AdamW over every parameter of `module` (frozen ones get no gradient, so it leaves them alone) with
+    the warmup/cosine schedule: the head at `lr`, the `backbone` parameters at `lr * backbone_lr`, block i
+    of L further scaled by `layer_decay ** (L + 1 - i)`."""
+    in_backbone = {id(p) for p in backbone}
+    depth = layer_depths(module.net) if layer_decay < 1 else {}
+    deepest = max(depth.values(), default=0) + 1  # the head
+
+    def place(p) -> tuple[tuple, float]:
+        inside = id(p) in in_backbone
+        level = depth.get(id(p), 0) if inside else deepest
+        return (inside, level), lr * (backbone_lr if inside else 1.0) * layer_decay ** (deepest - level)
+
+    optimizer = torch.optim.AdamW(adamw_groups(module.parameters(), weight_decay, place), lr=lr)
+    return warmup_cosine(module, optimizer, warmup_epochs)

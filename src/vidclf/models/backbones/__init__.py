@@ -5,6 +5,7 @@
 - `hf`: Hugging Face video classifiers, `hf:<hub id or save_pretrained folder>` or a short name
   (videomae_b, ...); their input comes from the checkpoint's own config and preprocessor files.
 - `timm`: any timm image model applied to each frame, `timm:<model name>`.
+- `small`: small networks made for training from scratch on a few hundred videos (small3d, small2plus1d).
 
 A spec is the single place a backbone's preprocessing is stated; the data pipeline and the export
 sidecar both read it (`VideoDataModule(backbone=...)`, `export.sidecar`).
@@ -18,10 +19,10 @@ from torch import nn
 
 from vidclf.errors import VidclfError
 from vidclf.io import storage
-from vidclf.models.backbones import hf, pytorchvideo, timm, torchvision, zoo
-from vidclf.models.backbones.spec import BackboneSpec
+from vidclf.models.backbones import hf, pytorchvideo, small, timm, torchvision, zoo
+from vidclf.models.backbones.spec import SCRATCH_RECIPE, BackboneSpec
 
-BACKBONES: dict[str, BackboneSpec] = {**pytorchvideo.SPECS, **torchvision.SPECS}
+BACKBONES: dict[str, BackboneSpec] = {**pytorchvideo.SPECS, **torchvision.SPECS, **small.SPECS}
 # short names for recommended checkpoints of the other families -> their full names
 ALIASES: dict[str, str] = {short: full for short, (full, _) in {**hf.SHORT_NAMES, **timm.SHORT_NAMES}.items()}
 PREFIXES = {"hf:": hf, "timm:": timm}
@@ -40,10 +41,19 @@ def get_spec(name: str) -> BackboneSpec:
 
 
 def build_backbone(name: str, num_classes: int, dropout: float = 0.5, pretrained: Union[bool, str] = False,
-                   temporal: str = "mean") -> nn.Module:
+                   temporal: str = "mean", width: int | None = None, depth: int | None = None,
+                   diff: bool = False) -> nn.Module:
     """Backbone `name` with a fresh `num_classes`-way head; it takes normalised float clips
-    (B, C, T, H, W) and returns logits (B, K), whatever the family."""
+    (B, C, T, H, W) and returns logits (B, K), whatever the family. `width`, `depth` and `diff` shape
+    the small networks only."""
     spec = get_spec(name)
+    if spec.family == "small":
+        return small.build(name, num_classes, dropout, pretrained, width, depth, diff)
+    given = [option for option, value in (("width", width), ("depth", depth), ("diff", diff or None)) if value is not None]
+    if given:
+        what = "takes RGB frames (frame differences" if given[0] == "diff" else "has its own shape (width and depth"
+        raise VidclfError(f"--model.{given[0]}: {name} {what} are for the networks trained from scratch: "
+                          f"{', '.join(small.SPECS)}); drop the option or pick one of those")
     zoo_url = spec.family not in ("hf", "timm") and str(pretrained).startswith(("http://", "https://"))
     if isinstance(pretrained, str) and storage.is_remote(pretrained) and not zoo_url:  # (the zoo downloads URLs itself)
         try:
@@ -60,9 +70,16 @@ def build_backbone(name: str, num_classes: int, dropout: float = 0.5, pretrained
     return zoo.build(name, spec, num_classes, dropout, pretrained)
 
 
+def scratch_note(name: str, pretrained: Union[bool, str]) -> str | None:
+    """One line for a network built for Kinetics-scale data that is about to train from random weights."""
+    if pretrained or get_spec(name).family == "small":
+        return None
+    return f"{name} starts from random weights, and it was designed for Kinetics-scale data; with few videos try {SCRATCH_RECIPE}"
+
+
 def classifier(net: nn.Module) -> nn.Module:
     """The new head of a network built by build_backbone (everything else is the backbone)."""
-    for family in (hf, timm):
+    for family in (hf, timm, small):
         head = family.classifier(net)
         if head is not None:
             return head

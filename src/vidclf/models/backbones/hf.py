@@ -20,7 +20,7 @@ from torch import nn
 
 from vidclf.errors import VidclfError
 from vidclf.io import storage
-from vidclf.models.backbones.spec import IMAGENET_MEAN, IMAGENET_STD, BackboneSpec
+from vidclf.models.backbones.spec import IMAGENET_MEAN, IMAGENET_STD, SCRATCH_RECIPE, BackboneSpec
 
 # model_type -> (class, input key, sampling rate of the published fine-tuning recipe, fixed input size)
 ARCHITECTURES = {
@@ -129,7 +129,7 @@ def _folder(source: str, patterns: list[str]) -> Path:
     except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as err:
         raise VidclfError(f"hf:{source}: not in the local Hugging Face cache and the hub cannot be reached "
                           f"({type(err).__name__}; offline?); download it once with network access, or pass "
-                          f"hf:/path/to/a/save_pretrained/folder") from None
+                          f"hf:/path/to/a/save_pretrained/folder, or train from scratch: {SCRATCH_RECIPE}") from None
 
 
 def _read_configs(source: str) -> dict:

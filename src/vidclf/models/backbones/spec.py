@@ -14,6 +14,8 @@ TV_MEAN = (0.43216, 0.394666, 0.37645)
 TV_STD = (0.22803, 0.22145, 0.216989)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# where a user without weights is sent: the small-data recipe (backbones/small.py)
+SCRATCH_RECIPE = "--config from_scratch (small3d, made to learn from a few hundred videos without weights)"
 
 
 @dataclass(frozen=True)

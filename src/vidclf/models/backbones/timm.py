@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from vidclf.errors import VidclfError
-from vidclf.models.backbones.spec import BackboneSpec
+from vidclf.models.backbones.spec import SCRATCH_RECIPE, BackboneSpec
 
 FRAMES, RATE = 8, 8  # 8 frames over 2.1 s of 30 fps video, TSN's sparse sampling of a short clip
 SHORT_NAMES = {"tsn_convnext_t": ("timm:convnext_tiny.in12k_ft_in1k", "8x224 per frame, IN-1k 84.2"),
@@ -90,7 +90,7 @@ def build(spec: BackboneSpec, num_classes: int, dropout: float, pretrained: Unio
             raise
         raise VidclfError(f"timm:{spec.source}: could not load its pretrained weights ({type(err).__name__}: "
                           f"{' '.join(str(err).split())[:160]}; offline?); download them once with network "
-                          f"access, or pass --model.pretrained /path/to/weights (or false to train from scratch)") from None
+                          f"access, or pass --model.pretrained /path/to/weights, or train from scratch: {SCRATCH_RECIPE}") from None
     if pretrained:
         print(f"vidclf: loaded timm {spec.source} weights"
               + (f" from {pretrained}" if isinstance(pretrained, str) else ""))

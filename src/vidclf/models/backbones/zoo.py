@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from vidclf.errors import VidclfError
-from vidclf.models.backbones.spec import BackboneSpec
+from vidclf.models.backbones.spec import SCRATCH_RECIPE, BackboneSpec
 
 
 def build(name: str, spec: BackboneSpec, num_classes: int, dropout: float = 0.5,
@@ -150,8 +150,7 @@ def _read_weights(where: str, name: str) -> dict:
         return torch.load(where, map_location="cpu", weights_only=True)
     except (urllib.error.URLError, OSError) as err:
         raise VidclfError(f"could not download {name} weights from {where} ({err}; offline?); "
-                          f"pass --model.pretrained=/path/to/{Path(where).name}, or --model.pretrained false to "
-                          f"train from scratch") from None
+                          f"pass --model.pretrained=/path/to/{Path(where).name}, or train from scratch: {SCRATCH_RECIPE}") from None
     except (RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as err:  # damaged or foreign file
         raise VidclfError(f"{where} is not a readable weight file ({err}); "
                           f"pass --model.pretrained a {name} checkpoint") from None
