@@ -15,7 +15,7 @@ from tiny_models import tiny_hf, tiny_timm_weights
 from vidclf.models.backbones import get_spec
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-LIGHT = {"demo.yaml", "recipes/from_scratch.yaml", "recipes/x3d_s.yaml", "recipes/efficient_x3d_xs.yaml", "recipes/r2plus1d_18.yaml",
+LIGHT = {"demo.yaml", "recipes/from_scratch.yaml", "recipes/x3d_s.yaml", "recipes/efficient_x3d_xs.yaml",
          "recipes/videomae_b.yaml", "recipes/timesformer_b.yaml", "recipes/vivit_b.yaml", "recipes/vjepa2_l.yaml",
          "recipes/tsn_convnext_t.yaml"}
 # Recipes of the other families run on a tiny model of the same architecture, from a local folder / file.

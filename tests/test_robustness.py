@@ -41,7 +41,7 @@ def bad_folder(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     return folder, crashers(folder)
 
 
-@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+@pytest.mark.parametrize("suffix", [".csv", pytest.param(".jsonl", marks=pytest.mark.slow)])  # the same rows, another writer
 def test_predict_gives_every_bad_file_its_row(trained, bad_folder, tmp_path, suffix):
     """Unknown codec, cut and bit-flipped files, a FIFO, a socket and a name that is not UTF-8:
     predict finishes (in a subprocess, so a hang would fail the test), one row per file."""
