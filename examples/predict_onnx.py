@@ -13,7 +13,6 @@ import sys
 
 import av
 import numpy as np
-import onnxruntime
 
 
 def frames_at(path, times, short_side):
@@ -62,8 +61,8 @@ def sigmoid(z):
     return 1 / (1 + np.exp(-z))
 
 
-def main(model_path, video_path):
-    info = json.load(open(model_path + ".json"))
+def views_of(info, video_path):
+    """The video's views (clips x crops) as the model takes them: float32 (views, C, T, H, W), normalised."""
     inp, video = info["input"], info["video"]
     slack = max(0.0, duration_of(video_path) - video["clip_seconds"])
     n = video["num_clips"]
@@ -77,11 +76,14 @@ def main(model_path, video_path):
     clips = np.stack(frames).reshape(n, inp["frames"], *images[0].shape)
     views = np.stack([c for clip in clips for c in crops(clip, inp["crop"], video["num_crops"])])
     x = (views.astype(np.float32) / 255 - np.array(inp["mean"], np.float32)) / np.array(inp["std"], np.float32)
-    x = np.ascontiguousarray(x.transpose(0, 4, 1, 2, 3))  # (views, T, H, W, C) -> (views, C, T, H, W)
-    logits = onnxruntime.InferenceSession(model_path).run(None, {inp["name"]: x})[0]
+    return np.ascontiguousarray(x.transpose(0, 4, 1, 2, 3))  # (views, T, H, W, C) -> (views, C, T, H, W)
+
+
+def show(info, logits):
+    """Print the video's classes from its views' logits (views, K), combined as `vidclf predict` does."""
     output = info["output"]
     activation = sigmoid if output.get("multi_label") else softmax
-    probs = activation(logits.mean(0)) if video["aggregate"] == "logit" else activation(logits).mean(0)
+    probs = activation(logits.mean(0)) if info["video"]["aggregate"] == "logit" else activation(logits).mean(0)
     names = info["class_names"]
     if output.get("multi_label"):
         for k in np.argsort(-probs, kind="stable"):
@@ -90,6 +92,14 @@ def main(model_path, video_path):
     else:
         for k in np.argsort(-probs)[:5]:
             print(f"{names[k]}\t{probs[k]:.6f}")
+
+
+def main(model_path, video_path):
+    import onnxruntime
+
+    info = json.load(open(model_path + ".json"))
+    x = views_of(info, video_path)
+    show(info, onnxruntime.InferenceSession(model_path).run(None, {info["input"]["name"]: x})[0])
 
 
 if __name__ == "__main__":

@@ -119,3 +119,24 @@ def copy_shared(names: list[str], dest: Path) -> list[Path]:
     """Copy files from ../shared/videos into a test folder (never into the repo)."""
     dest.mkdir(parents=True, exist_ok=True)
     return [Path(shutil.copy(SHARED_VIDEOS / n, dest / Path(n).name)) for n in names]
+
+
+def predict_rows(ckpt, videos, out: Path, *options) -> list[dict]:
+    """Rows of `vidclf predict` of `videos` with `options` (e.g. --runtime torch)."""
+    assert vidclf("predict", *QUIET, "--ckpt_path", ckpt, "--data.predict", videos, "--output", out,
+                  "--data.num_workers", "0", *options) == 0
+    return read_csv(out)
+
+
+def assert_same_rows(rows: list[dict], reference: list[dict], tolerance: float = 1e-4) -> None:
+    """Rows of one runtime against another's: same files, statuses and labels (where the reference's
+    top two differ by more than `tolerance`), every probability within `tolerance`."""
+    assert [(r["path"], r["status"]) for r in rows] == [(r["path"], r["status"]) for r in reference]
+    for row, ref in zip(rows, reference):
+        probs = [k for k in ref if k == "prob" or k.endswith("_prob") or k.startswith("prob_")]
+        for key in probs:
+            if ref[key]:
+                assert float(row[key]) == pytest.approx(float(ref[key]), abs=tolerance), (ref["path"], key)
+        margin = float(ref["top1_prob"]) - float(ref["top2_prob"]) if ref.get("top2_prob") else 1.0
+        if margin > tolerance:
+            assert row.get("label", row.get("labels")) == ref.get("label", ref.get("labels")), ref["path"]

@@ -15,7 +15,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 # a module may import its own layer and the layers below; the package root's modules (errors, ranges,
 # cores, seeds, chatter) import nothing of vidclf
-LAYERS = {"base": 0, "io": 1, "data": 2, "metrics": 2, "models": 2, "reports": 3, "tuning": 3, "commands": 4,
+LAYERS = {"base": 0, "io": 1, "data": 2, "metrics": 2, "models": 2, "runtimes": 2, "reports": 3, "tuning": 3, "commands": 4,
           "cli": 5}
 TOOLS = {"vidclf", "vidclf.synthetic", "vidclf.demo_summary", "vidclf.__main__"}  # entry points, above every layer
 

@@ -94,10 +94,10 @@ def server(trained, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def predicted(trained, tiny_data, tmp_path_factory) -> dict[str, dict]:
-    """`vidclf predict` rows of every validation video, by file name."""
+    """`vidclf predict` rows of every validation video in torch, by file name (the server runs OpenVINO)."""
     out = tmp_path_factory.mktemp("serve_predict") / "p.csv"
     assert vidclf("predict", *QUIET, "--ckpt_path", trained / "checkpoints/best.ckpt", "--data.predict",
-                  tiny_data / "val", "--output", out, "--data.num_workers", "0") == 0
+                  tiny_data / "val", "--output", out, "--data.num_workers", "0", "--runtime", "torch") == 0
     return {Path(r["path"]).name: r for r in read_csv(out)}
 
 
@@ -147,8 +147,9 @@ def test_info_health_and_routes(server, trained):
     info = json.loads(urllib.request.urlopen(f"{server.url}/info").read())
     assert info["classes"] == ["falling", "rising", "sideways"] and info["backbone"] == "x3d_xs"
     assert info["clip"]["frames"] == 4 and info["video"]["num_clips"] == 2
-    from vidclf.commands.export import sha256
+    from vidclf.io.checkpoints import sha256
     assert info["checkpoint_sha256"] == sha256(str(trained / "checkpoints/best.ckpt"))
+    assert info["runtime"] == {"name": "openvino", "precision": "fp32"}  # auto on a CPU
     page = urllib.request.urlopen(f"{server.url}/").read().decode()
     assert "<title>vidclf</title>" in page  # one self-contained page: nothing from elsewhere (works offline)
     assert 'src="http' not in page and 'href="http' not in page and "<script src" not in page

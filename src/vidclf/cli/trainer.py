@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Literal, Optional
 
 import pytorch_lightning as pl
 
@@ -10,6 +10,8 @@ from vidclf.commands import export as ex
 from vidclf.commands import predict as pr
 from vidclf.models.backbones import scratch_note
 from vidclf.ranges import NonNegativeFloat, PositiveFloat, PositiveInt
+from vidclf.runtimes import Runtime, check_precision
+from vidclf.runtimes.swap import UseRuntime
 from vidclf.tuning.batch_size import find_batch_size
 from vidclf.tuning.lr import find_lr
 
@@ -40,26 +42,45 @@ class VidclfTrainer(pl.Trainer):
         return super().fit(model, train_dataloaders, val_dataloaders, datamodule, ckpt_path, weights_only)
 
     def validate(self, model=None, dataloaders=None, ckpt_path: Optional[str] = None, verbose: bool = True,
-                 datamodule=None, weights_only: Optional[bool] = None):
+                 datamodule=None, weights_only: Optional[bool] = None, runtime: Runtime = "torch",
+                 precision: Literal["fp32", "bf16"] = "fp32"):
         """Evaluate a trained model on validation videos: metrics per clip and per video, per-class files.
 
         Args:
             ckpt_path: The vidclf checkpoint to evaluate (a run folder: its checkpoints/best.ckpt).
             verbose: Print the metrics table.
             weights_only: Load the checkpoint with torch's weights_only (Lightning's default when unset).
+            runtime: What runs the model: torch (the metrics as trained), or the runtime predict would use
+                (auto, onnxruntime, openvino; CPU) to measure it.
+            precision: fp32, or bf16 (OpenVINO on a CPU with bf16 instructions).
         """
-        return super().validate(model, dataloaders, ckpt_path, verbose, datamodule, weights_only)
+        return self._in_runtime(runtime, precision, lambda: super(VidclfTrainer, self).validate(
+            model, dataloaders, ckpt_path, verbose, datamodule, weights_only))
 
     def test(self, model=None, dataloaders=None, ckpt_path: Optional[str] = None, verbose: bool = True,
-             datamodule=None, weights_only: Optional[bool] = None):
+             datamodule=None, weights_only: Optional[bool] = None, runtime: Runtime = "torch",
+             precision: Literal["fp32", "bf16"] = "fp32"):
         """Evaluate a trained model on held-out test videos, once, when the model is final.
 
         Args:
             ckpt_path: The vidclf checkpoint to test (a run folder: its checkpoints/best.ckpt).
             verbose: Print the metrics table.
             weights_only: Load the checkpoint with torch's weights_only (Lightning's default when unset).
+            runtime: What runs the model: torch (the metrics as trained), or auto, onnxruntime, openvino (CPU).
+            precision: fp32, or bf16 (OpenVINO on a CPU with bf16 instructions).
         """
-        return super().test(model, dataloaders, ckpt_path, verbose, datamodule, weights_only)
+        return self._in_runtime(runtime, precision, lambda: super(VidclfTrainer, self).test(
+            model, dataloaders, ckpt_path, verbose, datamodule, weights_only))
+
+    def _in_runtime(self, runtime: str, precision: str, run):
+        """`run` (predict, validate or test) with the model in `runtime` once its weights are loaded."""
+        check_precision(runtime, precision)
+        swap = UseRuntime(runtime, precision)
+        self.callbacks.append(swap)
+        try:
+            return run()
+        finally:
+            self.callbacks.remove(swap)
 
     def pretrain(self, model: pl.LightningModule, datamodule=None, ckpt_path: Optional[str] = None,
                  weights_only: Optional[bool] = None):
@@ -79,7 +100,7 @@ class VidclfTrainer(pl.Trainer):
                 ckpt_path: Optional[str] = None, output: str = "predictions.csv", top_k: Optional[PositiveInt] = None,
                 timeline: Optional[str] = None, window: Optional[PositiveFloat] = None,
                 stride: Optional[PositiveFloat] = None,
-                overwrite: bool = False):
+                overwrite: bool = False, runtime: Runtime = "auto", precision: Literal["fp32", "bf16"] = "fp32"):
         """Predict the class of every video and write one row per video to a CSV or JSON Lines file.
 
         Args:
@@ -92,25 +113,42 @@ class VidclfTrainer(pl.Trainer):
             window: Timeline window length in seconds. Default: the model's clip length.
             stride: Seconds between timeline window starts. Default: the window length.
             overwrite: Replace existing output files (otherwise predict refuses to start).
+            runtime: What runs the model: auto (on a CPU the fastest installed: openvino, onnxruntime, then
+                torch; torch on a GPU), torch, onnxruntime or openvino. The checkpoint is converted once
+                and kept in ~/.cache/vidclf/runtimes; rows equal torch's (probabilities within 1e-4).
+            precision: fp32, or bf16 (OpenVINO on a CPU with bf16 instructions: faster, probabilities
+                within about 1e-2). INT8: vidclf export --precision int8 (measured on your videos).
         """
         def run():
             return super(VidclfTrainer, self).predict(model, dataloaders, datamodule, return_predictions, ckpt_path)
 
-        return pr.predict(self, datamodule, run, output, top_k, timeline, window, stride, overwrite)
+        # the runtime swaps in before the writer starts its clock
+        return self._in_runtime(runtime, precision,
+                                lambda: pr.predict(self, datamodule, run, output, top_k, timeline, window, stride, overwrite))
 
     def export(self, model: pl.LightningModule, datamodule=None, ckpt_path: Optional[str] = None,
                format: ex.Format = "onnx", output: Optional[str] = None,
-               tolerance: NonNegativeFloat = 1e-3, overwrite: bool = False) -> dict:
-        """Export a trained model (ONNX, TorchScript or torch.export) with a JSON sidecar, and check it.
+               tolerance: NonNegativeFloat = 1e-3, overwrite: bool = False,
+               precision: Literal["fp32", "fp16", "bf16", "int8"] = "fp32", calibration_clips: PositiveInt = 64,
+               max_accuracy_drop: NonNegativeFloat = 1.0) -> dict:
+        """Export a trained model (ONNX, OpenVINO IR, TorchScript or torch.export) with a JSON sidecar, and check it.
 
         Args:
             ckpt_path: The vidclf checkpoint to export (a run folder: its checkpoints/best.ckpt).
-            format: onnx (run by onnxruntime), torchscript (.pt) or pt2 (torch.export program).
-            output: File to write. Default: model.onnx / model.pt / model.pt2 in the checkpoint's run.
-            tolerance: Largest allowed difference between exported and checkpoint logits.
+            format: onnx (run by onnxruntime), openvino (model.xml + model.bin), torchscript (.pt) or pt2
+                (torch.export program).
+            output: File to write. Default: model.onnx / model.xml / model.pt / model.pt2 in the checkpoint's run.
+            tolerance: Largest allowed difference between exported and checkpoint logits (fp32).
             overwrite: Replace `output` and its sidecar if they exist.
+            precision: fp32; int8 (post-training quantization calibrated on your videos: NNCF for openvino,
+                ONNX Runtime's static QDQ for onnx); fp16 (openvino: fp16 weights) or bf16 (openvino: computed
+                in bf16). Anything but fp32 is measured against the checkpoint on --data.val first.
+            calibration_clips: int8: clips to calibrate on, spread over --data.predict (else --data.val).
+            max_accuracy_drop: A reduced-precision export whose accuracy (multi-label: mAP) on --data.val is
+                more than this many points below the checkpoint's is an error, and nothing is written.
         """
-        return ex.export(model, datamodule, ckpt_path, format, output, tolerance, overwrite)
+        return ex.export(model, datamodule, ckpt_path, format, output, tolerance, overwrite, precision,
+                         calibration_clips, max_accuracy_drop)
 
     def data(self, model: pl.LightningModule, datamodule=None, output: str = "data_summary",
              overwrite: bool = False) -> dict:
@@ -132,7 +170,8 @@ class VidclfTrainer(pl.Trainer):
               host: str = "127.0.0.1", port: int = 8000, max_batch_size: PositiveInt = 8,
               batch_timeout: NonNegativeFloat = 0.05, workers: PositiveInt = 1, decode_threads: Optional[PositiveInt] = None,
               max_upload_mb: PositiveFloat = 200.0, read_timeout: PositiveFloat = 30.0, timeout: PositiveFloat = 120.0,
-              shutdown_timeout: NonNegativeFloat = 30.0, top_k: Optional[PositiveInt] = None) -> None:
+              shutdown_timeout: NonNegativeFloat = 30.0, top_k: Optional[PositiveInt] = None, runtime: Runtime = "auto",
+              precision: Literal["fp32", "bf16"] = "fp32") -> None:
         """Serve a trained model over HTTP (LitServe): POST /predict, GET /info, GET /health, a web page at /.
 
         Answers are the rows `vidclf predict` writes for the same file (views and thresholds from the
@@ -153,8 +192,12 @@ class VidclfTrainer(pl.Trainer):
             timeout: Seconds a request may wait for the model before HTTP 504.
             shutdown_timeout: On SIGTERM or Ctrl-C, seconds to finish requests in flight before stopping.
             top_k: Ranked labels per answer. Default: 5; multi-label: every class's probability.
+            runtime: What runs the model in the workers: auto (on a CPU the fastest installed: openvino,
+                onnxruntime, then torch; torch on a GPU), torch, onnxruntime or openvino (converted once,
+                cached in ~/.cache/vidclf/runtimes).
+            precision: fp32, or bf16 (OpenVINO on a CPU with bf16 instructions).
         """
         from vidclf.commands.serve import serve
 
         serve(self, model, datamodule, ckpt_path, host, port, max_batch_size, batch_timeout, workers, decode_threads,
-              max_upload_mb, read_timeout, timeout, shutdown_timeout, top_k)
+              max_upload_mb, read_timeout, timeout, shutdown_timeout, top_k, runtime, precision)

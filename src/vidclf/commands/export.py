@@ -1,4 +1,4 @@
-"""`vidclf export`: a trained classifier as ONNX, TorchScript or torch.export, a sidecar, a parity check.
+"""`vidclf export`: a trained classifier as ONNX, OpenVINO IR, TorchScript or torch.export, a sidecar, a check.
 
 Nothing here imports Lightning. The exported model takes float32 clips (B, C, T, H, W) normalised as
 the sidecar says and returns logits (B, K).
@@ -6,9 +6,10 @@ the sidecar says and returns logits (B, K).
 
 from __future__ import annotations
 
-import hashlib
 import os
+import tempfile
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal, Optional
 
@@ -16,48 +17,62 @@ import numpy as np
 import torch
 from torch import nn
 
+from vidclf.commands.export_check import calibration_set, compare_on_val
 from vidclf.commands.predict import views
 from vidclf.data.clips import ClipSettings
 from vidclf.data.datasets import VideoClips
 from vidclf.data.sources import unlabelled_videos
 from vidclf.errors import VidclfError
 from vidclf.io import storage
-from vidclf.io.checkpoints import load_weights
+from vidclf.io.checkpoints import load_weights, sha256
 from vidclf.io.files import check_output, write_json
 from vidclf.models.backbones import get_spec
+from vidclf.runtimes.convert import write_onnx, write_openvino
+from vidclf.runtimes.engines import OPENVINO_PRECISION, open_engine
+from vidclf.runtimes.quantize import onnx_int8, openvino_int8
+from vidclf.runtimes.swap import RuntimeNet
 
-Format = Literal["onnx", "torchscript", "pt2"]
-SUFFIX = {"onnx": ".onnx", "torchscript": ".pt", "pt2": ".pt2"}
+Format = Literal["onnx", "openvino", "torchscript", "pt2"]
+SUFFIX = {"onnx": ".onnx", "openvino": ".xml", "torchscript": ".pt", "pt2": ".pt2"}
+PRECISIONS = {"onnx": ("fp32", "int8"), "openvino": ("fp32", "fp16", "bf16", "int8"), "torchscript": ("fp32",),
+              "pt2": ("fp32",)}
 
 
-def export_model(net: nn.Module, example: torch.Tensor, output: str, fmt: Format) -> None:
-    """Write `net` traced on `example` (batch of 2 or more) to `output` (temporary name, then renamed)."""
-    tmp = str(Path(output).with_name(f".tmp-{Path(output).name}"))  # same suffix: torch.export checks it
+def export_model(net: nn.Module, example: torch.Tensor, output: str, fmt: Format, precision: str = "fp32",
+                 calibration: Sequence[np.ndarray] = ()) -> None:
+    """Write `net` traced on `example` (batch of 2 or more) to `output` (its final name: the caller writes
+    under a temporary one). int8 is calibrated on `calibration` clips; fp16 keeps fp16 weights."""
+    if fmt in ("onnx", "openvino") and (fmt == "openvino" or precision == "int8"):
+        with tempfile.TemporaryDirectory() as work:
+            onnx = os.path.join(work, "model.onnx")
+            write_onnx(net, example, onnx)
+            if precision == "int8":
+                (openvino_int8 if fmt == "openvino" else onnx_int8)(onnx, output, calibration)
+            else:
+                write_openvino(onnx, output, fp16_weights=precision == "fp16")
+        return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer and deprecation chatter; parity is checked below
         if fmt == "torchscript":
-            torch.jit.trace(net, example).save(tmp)
+            torch.jit.trace(net, example).save(output)
         elif fmt == "pt2":
             batch = torch.export.Dim("batch", min=1, max=1024)
             program = torch.export.export(net, (example,), dynamic_shapes=({0: batch},))
-            torch.export.save(program, tmp)
+            torch.export.save(program, output)
         else:
-            torch.onnx.export(net, (example,), tmp, dynamo=False, opset_version=17,
-                              input_names=["video"], output_names=["logits"],
-                              dynamic_axes={"video": {0: "batch"}, "logits": {0: "batch"}})
-    os.replace(tmp, output)
+            write_onnx(net, example, output)
 
 
-def run_exported(path: str, fmt: Format, x: torch.Tensor) -> np.ndarray:
+def run_exported(path: str, fmt: Format, x: torch.Tensor, precision: str = "fp32") -> np.ndarray:
     """Logits of the exported file at `path`, run by its own runtime (onnxruntime for ONNX)."""
     if fmt in ("torchscript", "pt2"):
         loaded = torch.jit.load(path) if fmt == "torchscript" else torch.export.load(path).module()
         with torch.no_grad():
             return loaded(x).numpy()
-    import onnxruntime
+    return open_engine(path, RUNTIME[fmt], None, precision)(x.numpy())
 
-    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
-    return session.run(None, {"video": x.numpy()})[0]
+
+RUNTIME = {"onnx": "onnxruntime", "openvino": "openvino"}
 
 
 def sidecar(backbone: str, class_names: list[str], clip: ClipSettings, checkpoint: str, fmt: Format,
@@ -99,21 +114,14 @@ def output_info(class_names: list[str], thresholds: Optional[list[float]]) -> di
             "thresholds": {name: round(float(t), 6) for name, t in zip(class_names, thresholds)}}
 
 
-def sha256(path: str) -> str:
-    """Of a file (a URL: of its local copy)."""
-    digest = hashlib.sha256()
-    with open(storage.local_copy(path) if storage.is_remote(path) else path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def export(model, datamodule, ckpt_path: Optional[str], fmt: Format, output: Optional[str], tolerance: float,
-           overwrite: bool) -> dict:
-    """Write the model of `ckpt_path` as `fmt` with its sidecar, run it at another batch size and
-    compare with the checkpoint's logits; returns the sidecar."""
+           overwrite: bool, precision: str = "fp32", calibration_clips: int = 64, max_accuracy_drop: float = 1.0) -> dict:
+    """Write the model of `ckpt_path` as `fmt` at `precision` with its sidecar, run it at another batch
+    size and compare with the checkpoint's logits; a reduced precision is also measured against the
+    checkpoint on --data.val. Nothing is written when a check fails. Returns the sidecar."""
     if not ckpt_path:
         raise VidclfError("export needs a trained model; pass --ckpt_path RUN/checkpoints/best.ckpt")
+    check_precision(fmt, precision, datamodule)
     run = ckpt_path.rsplit("/", 2)[0] if storage.is_remote(ckpt_path) else str(Path(ckpt_path).parent.parent)
     output = output or f"{run}/model{SUFFIX[fmt]}"
     info_path = f"{output}.json"
@@ -127,18 +135,46 @@ def export(model, datamodule, ckpt_path: Optional[str], fmt: Format, output: Opt
     thresholds = model.active_thresholds().tolist() if model.hparams.multi_label else None
     info = sidecar(model.hparams.backbone, model.class_names, datamodule.clip, ckpt_path, fmt,
                    views(model, datamodule), thresholds)
+    info["precision"] = precision
+    if fmt == "openvino":  # what to compile it with: OpenVINO's CPU default is bf16 where the CPU has it
+        info["runtime"] = {"name": "openvino", "INFERENCE_PRECISION_HINT": OPENVINO_PRECISION[precision]}
+    calibration = calibration_set(model, datamodule, calibration_clips) if precision == "int8" else None
+    if calibration:
+        info["calibration"] = calibration[1]
     with storage.written_locally(output, info_path) as (local, local_info):  # URLs: uploaded after
-        export_model(model.net, x, local, fmt)
-        got = run_exported(local, fmt, torch.cat([x, x[:1]]))  # run at another batch size
-        diff = float(np.abs(got - np.concatenate([expected, expected[:1]])).max())
-        info["check"] = {"sample": source, "max_abs_diff": diff, "tolerance": tolerance}
+        tmp = str(Path(local).with_name(f".tmp-{Path(local).name}"))  # same suffix: torch.export checks it
+        try:
+            export_model(model.net.float(), x, tmp, fmt, precision, calibration[0] if calibration else ())
+            got = run_exported(tmp, fmt, torch.cat([x, x[:1]]), precision)  # run at another batch size
+            diff = float(np.abs(got - np.concatenate([expected, expected[:1]])).max())
+            info["check"] = {"sample": source, "max_abs_diff": diff, "tolerance": tolerance if precision == "fp32" else None}
+            print(f"vidclf: exported {fmt} at {precision}; max abs difference vs checkpoint on {source}: {diff:.2e}")
+            if precision == "fp32" and not diff <= tolerance:
+                raise VidclfError(f"exported model differs from the checkpoint by {diff:.2e} > tolerance {tolerance}; "
+                                  f"nothing written; try the other --format")
+            if precision != "fp32":
+                net = RuntimeNet(open_engine(tmp, RUNTIME[fmt], None, precision), RUNTIME[fmt])
+                info["accuracy"] = compare_on_val(model, datamodule, net, f"{fmt} {precision}", max_accuracy_drop)
+            os.replace(tmp, local)
+            if fmt == "openvino":  # IR: model.xml and its weights model.bin
+                os.replace(Path(tmp).with_suffix(".bin"), Path(local).with_suffix(".bin"))
+        finally:
+            for left in Path(tmp).parent.glob(f"{Path(tmp).stem}.*"):
+                left.unlink()
         write_json(local_info, info)
-    print(f"vidclf: exported {fmt} -> {output} (sidecar {info_path}); "
-          f"max abs difference vs checkpoint on {source}: {diff:.2e}")
-    if not diff <= tolerance:
-        raise VidclfError(f"exported model differs from the checkpoint by {diff:.2e} > tolerance {tolerance}; "
-                          f"try the other --format")
+    print(f"vidclf: exported {fmt} -> {output} (sidecar {info_path})")
     return info
+
+
+def check_precision(fmt: str, precision: str, datamodule) -> None:
+    """One line for a precision the format has not, or a reduced one with nothing to measure it on."""
+    if precision not in PRECISIONS[fmt]:
+        formats = [f for f, kinds in PRECISIONS.items() if precision in kinds]
+        raise VidclfError(f"--format {fmt} exports at {' or '.join(PRECISIONS[fmt])}; --precision {precision} "
+                          f"needs --format {' or '.join(formats)}")
+    if precision != "fp32" and not datamodule.hparams.val:
+        raise VidclfError(f"--precision {precision} is measured against the checkpoint on labelled videos before it "
+                          f"is written; pass --data.val (a folder of class folders or a list with labels)")
 
 
 def _sample_clip(model, datamodule) -> tuple[torch.Tensor, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import torch
@@ -69,3 +70,12 @@ def _load(path: str, keep: bool) -> dict:
     if keep:
         _KEPT[key] = checkpoint
     return checkpoint
+
+
+def sha256(path: str) -> str:
+    """Of a file (a URL: of its local copy)."""
+    digest = hashlib.sha256()
+    with open(storage.local_copy(path) if storage.is_remote(path) else path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

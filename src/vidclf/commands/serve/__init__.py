@@ -27,26 +27,36 @@ HOSTS = ("127.0.0.1", "0.0.0.0", "::")  # what LitServe binds: loopback, or ever
 
 def serve(trainer, model, datamodule, ckpt_path: Optional[str], host: str, port: int, max_batch_size: int,
           batch_timeout: float, workers: int, decode_threads: Optional[int], max_upload_mb: float,
-          read_timeout: float, timeout: float, shutdown_timeout: float, top_k: Optional[int]) -> None:
+          read_timeout: float, timeout: float, shutdown_timeout: float, top_k: Optional[int], runtime: str = "auto",
+          precision: str = "fp32") -> None:
     """Check the address, describe the model (GET /info), then run the server until it is stopped."""
     from vidclf.commands.serve.api import VideoAPI
+    from vidclf.runtimes import check_precision, choose
+    from vidclf.runtimes.swap import convert
 
     if not ckpt_path:
         raise VidclfError("serve needs a trained model; pass --ckpt_path RUN/checkpoints/best.ckpt")
     check_address(host, port)
+    check_precision(runtime, precision)
     hp = model.hparams
     load_weights(model, ckpt_path)  # the thresholds the workers will use, for the model card
     thresholds = model.active_thresholds().tolist() if hp.multi_label else None
     scoring = views(model, datamodule)
     batching = {"max_batch_size": max_batch_size, "batch_timeout": batch_timeout, "workers": workers}
-    info = model_card(model, datamodule.clip, ckpt_path, scoring, batching, thresholds)
+    gpu = trainer.accelerator.__class__.__name__ == "CUDAAccelerator"
+    asked, runtime = runtime, choose(runtime, "cuda" if gpu else "cpu")
+    check_precision(runtime, precision)
+    clip = datamodule.clip
+    if runtime != "torch" and convert(model, clip, runtime, asked, precision) is None:  # converted once, here:
+        runtime = "torch"  # the workers find it in the cache
+    info = model_card(model, clip, ckpt_path, scoring, batching, thresholds)
+    info["runtime"] = {"name": runtime, "precision": precision}
     upload_dir = make_upload_dir()
     threads = decode_threads or core_count()
-    api = VideoAPI(ckpt_path, {"aggregate": hp.aggregate, "threshold": hp.threshold}, datamodule.clip,
-                   upload_dir, top_k, threads, max_batch_size, batch_timeout)
-    decoding = {"clip": datamodule.clip, "num_clips": scoring["num_clips"], "num_crops": scoring["num_crops"],
+    api = VideoAPI(ckpt_path, {"aggregate": hp.aggregate, "threshold": hp.threshold}, clip,
+                   upload_dir, top_k, threads, max_batch_size, batch_timeout, runtime, precision)
+    decoding = {"clip": clip, "num_clips": scoring["num_clips"], "num_crops": scoring["num_crops"],
                 "decode_threads": threads}
-    gpu = trainer.accelerator.__class__.__name__ == "CUDAAccelerator"
     run_server(api, info, decoding, host, port, upload_dir, max_upload_mb, read_timeout, timeout,
                shutdown_timeout, accelerator="cuda" if gpu else "cpu", devices=trainer.num_devices if gpu else 1,
                workers=workers)
@@ -113,7 +123,7 @@ def _url_host(host: str) -> str:
 
 def model_card(model, clip, checkpoint: str, views: dict, batching: dict, thresholds: Optional[list[float]]) -> dict:
     """GET /info: what the server runs."""
-    from vidclf.commands.export import sha256
+    from vidclf.io.checkpoints import sha256
     from vidclf.version import __version__
 
     card = {"vidclf_version": __version__, "backbone": model.hparams.backbone, "classes": list(model.class_names),

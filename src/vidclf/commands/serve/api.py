@@ -31,9 +31,11 @@ class VideoAPI(ls.LitAPI):
     """Score one uploaded video per request: the predict row's fields, optionally its timeline."""
 
     def __init__(self, checkpoint: str, overrides: dict, clip: ClipSettings, upload_dir: str, top_k: Optional[int],
-                 timeline_threads: int, max_batch_size: int, batch_timeout: float):
+                 timeline_threads: int, max_batch_size: int, batch_timeout: float, runtime: str = "torch",
+                 precision: str = "fp32"):
         super().__init__(max_batch_size=max_batch_size, batch_timeout=batch_timeout)
         self.checkpoint, self.overrides, self.clip = checkpoint, overrides, clip
+        self.runtime, self.precision = runtime, precision
         self.upload_dir, self.top_k, self.timeline_threads = upload_dir, top_k, timeline_threads
 
     def setup(self, device) -> None:
@@ -48,9 +50,15 @@ class VideoAPI(ls.LitAPI):
             torch.set_num_threads(threads)
         model = VideoClassifier.load_from_checkpoint(self.checkpoint, map_location="cpu", **self.overrides)
         self.model = model.eval().to(torch.device(device))  # (LitServe keeps `device` itself, as a string)
+        if self.runtime != "torch":  # the file the main process converted, from the cache
+            from vidclf.runtimes.swap import runtime_net
+
+            clip = self.clip
+            self.model.net = runtime_net(self.model.net, (3, clip.frames, clip.crop, clip.crop), self.runtime,
+                                         self.precision)
         self.pool = ThreadPoolExecutor(self.timeline_threads, thread_name_prefix="vidclf-timeline")
-        print(f"vidclf: model worker ready on {device} ({torch.get_num_threads()} torch threads)", file=sys.stderr,
-              flush=True)
+        print(f"vidclf: model worker ready on {device} ({self.runtime} at {self.precision}, "
+              f"{torch.get_num_threads()} threads)", file=sys.stderr, flush=True)
 
     def decode_request(self, request: dict) -> dict:
         return request  # decoding the video happens for the whole batch at once, in parallel
