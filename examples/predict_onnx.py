@@ -95,7 +95,7 @@ def show(info, logits):
 
 
 def main(model_path, video_path):
-    import onnxruntime
+    import onnxruntime  # noqa: PLC0415  (here: predict_openvino.py reads videos with this file, without onnxruntime)
 
     info = json.load(open(model_path + ".json"))
     x = views_of(info, video_path)
