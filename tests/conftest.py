@@ -131,7 +131,8 @@ def predict_rows(ckpt, videos, out: Path, *options) -> list[dict]:
 def assert_same_rows(rows: list[dict], reference: list[dict], tolerance: float = 1e-4) -> None:
     """Rows of one runtime against another's: same files, statuses and labels (where the reference's
     top two differ by more than `tolerance`), every probability within `tolerance`."""
-    assert [(r["path"], r["status"]) for r in rows] == [(r["path"], r["status"]) for r in reference]
+    key = ("path", "start", "status")  # timeline rows: a window per start
+    assert [tuple(r.get(k) for k in key) for r in rows] == [tuple(r.get(k) for k in key) for r in reference]
     for row, ref in zip(rows, reference):
         probs = [k for k in ref if k == "prob" or k.endswith("_prob") or k.startswith("prob_")]
         for key in probs:

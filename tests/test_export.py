@@ -16,7 +16,7 @@ from vidclf.models.backbones import BACKBONES, build_backbone, get_spec
 
 LIGHT = {"x3d_xs", "r3d_18", "small3d"}
 CASES = [pytest.param(name, fmt, marks=() if name in LIGHT else pytest.mark.slow)
-         for name in BACKBONES for fmt in ("onnx", "torchscript", "pt2")]
+         for name in BACKBONES for fmt in ("onnx", "openvino", "torchscript", "pt2")]
 
 
 @pytest.mark.parametrize("name, fmt", CASES)

@@ -14,7 +14,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from conftest import QUIET, read_csv, run_example, vidclf
+from conftest import QUIET, assert_same_rows, predict_rows, read_csv, run_example, vidclf
 from vidclf.models.backbones import build_backbone
 from vidclf.models.loss import mixup
 
@@ -36,9 +36,11 @@ def test_small_network_with_frame_differences_through_the_whole_workflow(tiny_da
     assert vidclf("validate", *QUIET, "--ckpt_path", ckpt, "--data.val", tiny_data / "val") == 0
     assert "vidclf: validate results in" in capsys.readouterr().out
     out = tmp_path / "p.csv"
-    assert vidclf("predict", *QUIET, "--ckpt_path", ckpt, "--data.predict", tiny_data / "val", "--output", out) == 0
+    assert vidclf("predict", *QUIET, "--ckpt_path", ckpt, "--data.predict", tiny_data / "val", "--output", out,
+                  "--runtime", "openvino") == 0
     rows = read_csv(out)
     assert len(rows) == 15 and {r["status"] for r in rows} == {"ok"}
+    assert_same_rows(rows, predict_rows(ckpt, tiny_data / "val", tmp_path / "torch.csv", "--runtime", "torch"))
     target = tmp_path / "model.onnx"
     assert vidclf("export", *QUIET, "--ckpt_path", ckpt, "--format", "onnx", "--output", target) == 0
     info = json.loads(Path(f"{target}.json").read_text())

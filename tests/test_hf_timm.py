@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import QUIET, read_csv, run_example, vidclf
+from conftest import QUIET, assert_same_rows, predict_rows, read_csv, run_example, vidclf
 from tiny_models import tiny_hf
 from vidclf.errors import VidclfError
 from vidclf.models.backbones import build_backbone, get_spec
@@ -64,11 +64,16 @@ def test_hf_model_through_fit_validate_predict_export(kind, hf_models, tiny_data
     assert vidclf("predict", *QUIET, "--ckpt_path", ckpt, "--data.predict", tiny_data / "val" / "rising",
                   "--output", out) == 0
     assert [r["status"] for r in read_csv(out)] == ["ok"] * 5
+    # OpenVINO and ONNX Runtime give torch's rows
+    reference = predict_rows(ckpt, tiny_data / "val" / "rising", tmp_path / "torch.csv", "--runtime", "torch")
+    for runtime in ("openvino", "onnxruntime"):
+        assert_same_rows(predict_rows(ckpt, tiny_data / "val" / "rising", tmp_path / f"{runtime}.csv", "--runtime",
+                                      runtime), reference)
     if kind == "videomae":  # timeline windows through the same backbone
         assert vidclf("predict", *QUIET, "--ckpt_path", ckpt, "--data.predict", tiny_data / "val/rising/rising.mp4",
                       "--output", tmp_path / "t.csv", "--timeline", tmp_path / "w.csv", "--window", "0.4") == 0
         assert len(read_csv(tmp_path / "w.csv")) >= 2
-    for fmt, suffix in (("onnx", ".onnx"), ("torchscript", ".pt"), ("pt2", ".pt2")):
+    for fmt, suffix in (("onnx", ".onnx"), ("openvino", ".xml"), ("torchscript", ".pt"), ("pt2", ".pt2")):
         target = tmp_path / f"model{suffix}"
         assert vidclf("export", *QUIET, "--ckpt_path", ckpt, "--format", fmt, "--output", target,
                       "--data.predict", tiny_data / "val/rising/rising.mp4") == 0, fmt
@@ -137,8 +142,10 @@ def test_timm_model_per_frame_through_fit_predict_export(tiny_data, tmp_path):
                   "--trainer.default_root_dir", runs) == 0
     ckpt = runs / "version_0/checkpoints/last.ckpt"
     assert vidclf("predict", *QUIET, "--ckpt_path", ckpt, "--data.predict", tiny_data / "val" / "rising",
-                  "--output", tmp_path / "p.csv") == 0
-    for fmt, suffix in (("onnx", ".onnx"), ("torchscript", ".pt"), ("pt2", ".pt2")):
+                  "--output", tmp_path / "p.csv", "--runtime", "openvino") == 0
+    assert_same_rows(read_csv(tmp_path / "p.csv"),  # OpenVINO against torch
+                     predict_rows(ckpt, tiny_data / "val" / "rising", tmp_path / "torch.csv", "--runtime", "torch"))
+    for fmt, suffix in (("onnx", ".onnx"), ("openvino", ".xml"), ("torchscript", ".pt"), ("pt2", ".pt2")):
         assert vidclf("export", *QUIET, "--ckpt_path", ckpt, "--format", fmt, "--output", tmp_path / f"m{suffix}") == 0
 
 

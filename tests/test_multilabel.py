@@ -14,7 +14,7 @@ import pytest
 import torch
 from sklearn.metrics import average_precision_score, f1_score
 
-from conftest import QUIET, REPO, TINY, evaluation, read_csv, run_example, vidclf
+from conftest import QUIET, REPO, TINY, assert_same_rows, evaluation, predict_rows, read_csv, run_example, vidclf
 from tiny_models import tiny_hf
 from vidclf.metrics.multilabel import DEFAULT_THRESHOLD, average_precision, evaluate, tune_thresholds
 from vidclf.synthetic import TAGS, render_tagged
@@ -157,7 +157,7 @@ def test_predict_rows_give_labels_over_thresholds_then_every_probability(tagged,
     thresholds = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]["thresholds"].tolist()
     videos = tagged / "videos"
     assert vidclf("predict", *QUIET, "--ckpt_path", ckpt, "--data.predict", videos, "--output", tmp_path / "p.csv",
-                  "--timeline", tmp_path / "t.csv", "--data.num_workers", "0") == 0
+                  "--timeline", tmp_path / "t.csv", "--data.num_workers", "0", "--runtime", "openvino") == 0
     rows = read_csv(tmp_path / "p.csv")
     assert list(rows[0]) == ["path", "labels", "status", "warning", *(f"prob_{t}" for t in TAGS)]
     assert len(rows) == 39 and {r["status"] for r in rows} == {"ok"}
@@ -166,6 +166,10 @@ def test_predict_rows_give_labels_over_thresholds_then_every_probability(tagged,
         assert set(filter(None, row["labels"].split(";"))) == above
     windows = read_csv(tmp_path / "t.csv")
     assert list(windows[0])[:4] == ["path", "start", "end", "labels"] and len(windows) >= len(rows)
+    # those rows came from OpenVINO; torch gives the same labels, windows and probabilities
+    assert_same_rows(rows, predict_rows(ckpt, videos, tmp_path / "torch.csv", "--runtime", "torch", "--timeline",
+                                        tmp_path / "torch_t.csv"))
+    assert_same_rows(windows, read_csv(tmp_path / "torch_t.csv"))
 
     # one threshold forced for every class; top-k columns on request; JSON Lines gives an array
     assert vidclf("predict", *QUIET, "--ckpt_path", ckpt, "--data.predict", videos, "--output", tmp_path / "p.jsonl",

@@ -27,7 +27,7 @@ from vidclf.io import storage
 from vidclf.io.checkpoints import load_weights, sha256
 from vidclf.io.files import check_output, write_json
 from vidclf.models.backbones import get_spec
-from vidclf.runtimes.convert import write_onnx, write_openvino
+from vidclf.runtimes.convert import openvino_model, write_onnx
 from vidclf.runtimes.engines import OPENVINO_PRECISION, open_engine
 from vidclf.runtimes.quantize import onnx_int8, openvino_int8
 from vidclf.runtimes.swap import RuntimeNet
@@ -42,14 +42,20 @@ def export_model(net: nn.Module, example: torch.Tensor, output: str, fmt: Format
                  calibration: Sequence[np.ndarray] = ()) -> None:
     """Write `net` traced on `example` (batch of 2 or more) to `output` (its final name: the caller writes
     under a temporary one). int8 is calibrated on `calibration` clips; fp16 keeps fp16 weights."""
-    if fmt in ("onnx", "openvino") and (fmt == "openvino" or precision == "int8"):
+    if fmt == "openvino":
+        import openvino as ov
+
         with tempfile.TemporaryDirectory() as work:
-            onnx = os.path.join(work, "model.onnx")
-            write_onnx(net, example, onnx)
+            model = openvino_model(net, example, work)
             if precision == "int8":
-                (openvino_int8 if fmt == "openvino" else onnx_int8)(onnx, output, calibration)
+                openvino_int8(model, output, calibration)
             else:
-                write_openvino(onnx, output, fp16_weights=precision == "fp16")
+                ov.save_model(model, output, compress_to_fp16=precision == "fp16")
+        return
+    if fmt == "onnx" and precision == "int8":
+        with tempfile.TemporaryDirectory() as work:
+            write_onnx(net, example, os.path.join(work, "model.onnx"))
+            onnx_int8(os.path.join(work, "model.onnx"), output, calibration)
         return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer and deprecation chatter; parity is checked below

@@ -33,17 +33,28 @@ def write_onnx(net: nn.Module, example: torch.Tensor, path: str) -> None:
                               f"--format torchscript / pt2") from None
 
 
-def write_openvino(onnx_path: str, xml_path: str, fp16_weights: bool = False) -> None:
-    """OpenVINO IR (`xml_path` and the .bin beside it) converted from an ONNX file; fp32 weights unless
-    `fp16_weights` (OpenVINO's save_model compresses to fp16 by default: not here)."""
+def openvino_model(net: nn.Module, example: torch.Tensor, work: str):
+    """An OpenVINO model of `net`: converted from its ONNX file (written into the folder `work`), else by
+    OpenVINO's PyTorch frontend from the network itself (torchvision's MViT, whose ONNX holds sequence ops
+    OpenVINO does not read); the batch axis stays dynamic."""
     import openvino as ov
 
+    onnx = os.path.join(work, "model.onnx")
     try:
-        model = ov.convert_model(onnx_path)
-    except Exception as err:
-        raise VidclfError(f"OpenVINO cannot convert this backbone ({type(err).__name__}: "
-                          f"{' '.join(str(err).split())[:200]}); run it with --runtime onnxruntime or torch") from None
-    ov.save_model(model, xml_path, compress_to_fp16=fp16_weights)
+        write_onnx(net, example, onnx)
+        return ov.convert_model(onnx)
+    except Exception as onnx_err:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # tracer chatter
+                return ov.convert_model(net, example_input=example, input=[ov.PartialShape([-1, *example.shape[1:]])])
+        except Exception as err:
+            raise VidclfError(f"OpenVINO cannot convert this backbone (from ONNX: {_short(onnx_err)}; from torch: "
+                              f"{_short(err)}); run it with --runtime onnxruntime or torch") from None
+
+
+def _short(err: Exception) -> str:
+    return f"{type(err).__name__}: {' '.join(str(err).split())[:160]}"
 
 
 def cache_root() -> Path:
@@ -62,11 +73,14 @@ def cached_model(net: nn.Module, example: torch.Tensor, weights_sha256: str, run
     folder.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
     try:
-        net = net.float().eval()
-        write_onnx(net, example.float(), str(work / FILE["onnxruntime"]))
+        net, example = net.float().eval(), example.float()
         if runtime == "openvino":
-            write_openvino(str(work / FILE["onnxruntime"]), str(work / FILE["openvino"]))
-            (work / FILE["onnxruntime"]).unlink()
+            import openvino as ov
+
+            ov.save_model(openvino_model(net, example, str(work)), str(work / FILE["openvino"]), compress_to_fp16=False)
+            (work / FILE["onnxruntime"]).unlink(missing_ok=True)
+        else:
+            write_onnx(net, example, str(work / FILE["onnxruntime"]))
         (work / "key.json").write_text(json.dumps(key, indent=1))
         try:
             os.rename(work, folder)

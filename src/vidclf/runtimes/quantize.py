@@ -14,15 +14,14 @@ from vidclf.errors import VidclfError
 from vidclf.runtimes import require
 
 
-def openvino_int8(onnx_path: str, xml_path: str, clips: Sequence[np.ndarray]) -> None:
-    """The ONNX model converted to OpenVINO and quantized by NNCF (weights and activations of convolutions
-    and matrix products to int8, the rest as it was), saved as IR at `xml_path`."""
+def openvino_int8(model, xml_path: str, clips: Sequence[np.ndarray]) -> None:
+    """The OpenVINO model quantized by NNCF (weights and activations of convolutions and matrix products
+    to int8, the rest as it was), saved as IR at `xml_path`."""
     require("nncf", "--precision int8 with --format openvino")
     import nncf
     import openvino as ov
 
     logging.getLogger("nncf").setLevel(logging.ERROR)  # its progress bars and notes are not the user's business
-    model = ov.convert_model(onnx_path)
     try:
         quantized = nncf.quantize(model, nncf.Dataset(list(clips)), subset_size=len(clips))
     except Exception as err:
