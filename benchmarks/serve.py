@@ -8,14 +8,16 @@ rendered videos: weights do not change the speed) is served four ways on 127.0.0
   serve b=1      `vidclf serve --max_batch_size 1`
   serve b=8      `vidclf serve --max_batch_size 8 --batch_timeout 0.05`
   serve b=8 w=2  the same with two model worker processes (`--workers 2`)
+  r=RUNTIME      with `--runtime RUNTIME` (torch, onnxruntime, openvino; unset: auto)
 
 N concurrent clients (--clients, default 1 4 16) post the real clips of ../shared/videos/labeled_actions
 (340x256, 10 s) as raw bodies: requests/s and p50/p95 latency, with ratios against the baseline at the
-same N. Then twice --memory requests to serve b=8, with the resident memory of all its processes
+same N. Then twice --memory requests to the last server, with the resident memory of all its processes
 before and after each. --backbone NAME serves that backbone at its published input instead (e.g.
 x3d_s: 13 frames at 160 px, where the model, not decoding, takes most of the time).
 
     .venv/bin/python benchmarks/serve.py [--requests 48] [--clients 1 4 16] [--memory 500] [--backbone x3d_s]
+        [--kinds baseline "serve b=1 r=torch" "serve b=8 r=openvino"]
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 VIDEOS = sorted((ROOT.parent / "shared" / "videos" / "labeled_actions").glob("*/*.mp4"))
+
+
+KINDS = ["baseline", "serve b=1 r=torch", "serve b=8 r=torch", "serve b=1 r=openvino", "serve b=8 r=openvino",
+         "serve b=8 w=2 r=openvino"]
 
 
 def free_port() -> int:
@@ -84,10 +90,11 @@ def baseline_server(ckpt: str, port: int) -> None:
 def start(kind: str, ckpt: str, port: int) -> subprocess.Popen:
     if kind == "baseline":
         args = [sys.executable, __file__, "--baseline", ckpt, str(port)]
-    else:  # "serve b=B" or "serve b=B w=W"
+    else:  # "serve b=B [w=W] [r=RUNTIME]"
         knobs = dict(part.split("=") for part in kind.split()[1:])
         args = [sys.executable, "-m", "vidclf", "serve", "--ckpt_path", ckpt, "--port", str(port),
-                "--max_batch_size", knobs["b"], "--batch_timeout", "0.05", "--workers", knobs.get("w", "1")]
+                "--max_batch_size", knobs["b"], "--batch_timeout", "0.05", "--workers", knobs.get("w", "1"),
+                "--runtime", knobs.get("r", "auto")]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while time.time() < deadline:
@@ -163,6 +170,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--memory", type=int, default=500, help="requests for the memory check (0: skip)")
     parser.add_argument("--backbone", help="serve this backbone at its own input instead of the demo model")
+    parser.add_argument("--kinds", nargs="+", default=KINDS, help="servers to measure, in order (the first is the "
+                        "baseline; the memory check runs on the last)")
     parser.add_argument("--baseline", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.baseline:
@@ -174,7 +183,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = checkpoint(Path(tmp), args.backbone)
         results: dict[tuple[str, int], tuple[float, float, float, int]] = {}
-        for kind in ("baseline", "serve b=1", "serve b=8", "serve b=8 w=2"):
+        for kind in args.kinds:
             port = free_port()
             proc = start(kind, ckpt, port)
             try:
@@ -184,7 +193,7 @@ def main() -> None:
                     base = results["baseline", clients][0]
                     print(f"{kind:<13} clients {clients:>2}: {rate:6.2f} req/s ({rate / base:.2f}x baseline), "
                           f"p50 {p50:6.2f} s, p95 {p95:6.2f} s{f', {failed} FAILED' if failed else ''}", flush=True)
-                if kind == "serve b=8" and args.memory:
+                if kind == args.kinds[-1] and args.memory:
                     sizes = [tree_rss_mb(proc.pid)]
                     for _ in range(2):
                         load(port, max(args.clients), args.memory)

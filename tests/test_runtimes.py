@@ -165,3 +165,28 @@ def test_a_runtime_not_installed_names_its_install_command(trained, tiny_data, t
     # auto then takes the next fastest installed
     assert predict_rows(trained / "checkpoints/best.ckpt", tiny_data / "val/rising", tmp_path / "auto.csv")
     assert "vidclf: runtime onnxruntime at fp32" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_predict_over_two_processes_writes_every_row_in_input_order(trained, tiny_data, tmp_path):
+    """`--trainer.devices 2`: each process scores its share of the list (in OpenVINO), the first writes
+    the whole file in input order, with the same rows (a file that does not decode included) as one process."""
+    import shutil
+    import subprocess
+    import sys
+
+    videos = tmp_path / "videos"
+    shutil.copytree(tiny_data / "val", videos)
+    (videos / "rising" / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x01" * 500)
+    ckpt = trained / "checkpoints/best.ckpt"
+    one = predict_rows(ckpt, videos, tmp_path / "one.csv", "--timeline", tmp_path / "one_t.csv", "--window", "0.5")
+    args = ["predict", *QUIET, "--ckpt_path", ckpt, "--data.predict", videos, "--output", tmp_path / "two.csv",
+            "--timeline", tmp_path / "two_t.csv", "--window", "0.5", "--data.num_workers", "0",
+            "--trainer.strategy", "ddp", "--trainer.devices", "2", "--trainer.accelerator", "cpu"]
+    done = subprocess.run([sys.executable, "-m", "vidclf", *map(str, args)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    two = read_csv(tmp_path / "two.csv")
+    assert len(two) == 16 and [r["status"][:6] for r in two].count("error:") == 1
+    assert_same_rows(two, one)
+    assert_same_rows(read_csv(tmp_path / "two_t.csv"), read_csv(tmp_path / "one_t.csv"))
+    assert done.stdout.count("vidclf: predicted 16 videos") == 1  # the first process writes and says so

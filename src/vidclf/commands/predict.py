@@ -11,7 +11,6 @@ import pytorch_lightning as pl
 import torch
 
 from vidclf.data.segments import split
-from vidclf.errors import VidclfError
 from vidclf.io import storage
 from vidclf.io.files import check_output, write_rows
 
@@ -19,8 +18,6 @@ from vidclf.io.files import check_output, write_rows
 def predict(trainer, datamodule, run: Callable[[], object], output: str, top_k: Optional[int],
             timeline: Optional[str], window: Optional[float], stride: Optional[float], overwrite: bool):
     """Check the outputs, then `run` Lightning's predict loop with a PredictionWriter attached."""
-    if trainer.world_size > 1:
-        raise VidclfError("predict runs in one process; pass --trainer.devices 1 and drop --trainer.strategy ddp")
     for path in filter(None, (output, timeline)):
         check_output(path, overwrite)
     if timeline and datamodule is not None:
@@ -77,6 +74,8 @@ class PredictionWriter(pl.Callback):
             bar.set_postfix_str(f"{done / (time.perf_counter() - self.started):.2f} videos/s")
 
     def on_predict_end(self, trainer, pl_module) -> None:
+        if trainer.world_size > 1 and not self._gather(trainer):
+            return
         paths = trainer.datamodule.paths("predict")
         segments = any(split(p)[1] is not None for p in paths)  # then rows say which part: start,end
         timeline = []
@@ -104,6 +103,21 @@ class PredictionWriter(pl.Callback):
         partly = f", {len(self.warnings)} of them partly decoded" if self.warnings else ""
         print(f"vidclf: predicted {len(rows) - len(ignored)} videos ({len(rows) - len(ignored) - errors} ok{partly}, "
               f"{errors} error), listed {len(ignored)} ignored file(s) -> {where}")
+
+
+    def _gather(self, trainer) -> bool:
+        """Over several processes (each scored its own share of the videos): every share's rows, windows
+        and warnings to the first process, which writes the files; True there."""
+        shares = [None] * trainer.world_size
+        torch.distributed.all_gather_object(shares, (self.rows, dict(self.windows), self.warnings))
+        if not trainer.is_global_zero:
+            return False
+        for rows, windows, warnings in shares[1:]:  # the first is this process's own
+            self.rows.update(rows)
+            self.warnings.update(warnings)
+            for index, scored in windows.items():  # a long video's window chunks may be in several shares
+                self.windows[index] += scored
+        return True
 
 
 def place(sample: str, segments: bool, prefix: str = "") -> dict:

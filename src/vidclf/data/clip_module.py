@@ -92,8 +92,8 @@ class ClipDataModule(pl.LightningDataModule):
         if batch_size == "auto":
             raise VidclfError("--data.batch_size auto is searched by `vidclf fit` (for training); give a number here")
         trainer = self.trainer
-        if name in ("val", "test") and trainer is not None and trainer.world_size > 1:
-            # each process evaluates a disjoint share, no video padded in twice; metrics are synced
+        if name in ("val", "test", "predict") and trainer is not None and trainer.world_size > 1:
+            # each process scores a disjoint share, no video padded in twice; metrics and rows are gathered
             sampler = UnrepeatedDistributedSampler(self.datasets[name], trainer.world_size, trainer.global_rank,
                                                    shuffle=False)
         return DataLoader(self.datasets[name], batch_size=batch_size, sampler=sampler,
