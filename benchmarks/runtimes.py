@@ -154,6 +154,34 @@ def predict(tmp: Path, limit: int) -> None:
                        check=True, capture_output=True)
         seconds[arm] = time.perf_counter() - begin
         print(f"  {arm:<14} {seconds[arm]:6.1f} s  {seconds['torch'] / seconds[arm]:.2f}x torch", flush=True)
+    print(f"  decoding alone (the same clips, predict's 2 loader workers, no model): {decoding(ckpt, listing):.1f} s; "
+          f"starting a vidclf process: {startup():.1f} s")
+
+
+def decoding(ckpt: str, folder: Path) -> float:
+    """Seconds to decode every clip predict decodes for the videos in `folder`, in 2 DataLoader workers."""
+    from torch.utils.data import DataLoader
+
+    from vidclf.data.collate import collate
+    from vidclf.data.datamodule import VideoDataModule
+    from vidclf.data.datasets import VideoClips
+
+    saved = torch.load(ckpt, map_location="cpu", weights_only=True)
+    data = saved["datamodule_hyper_parameters"]
+    clip = VideoDataModule(backbone=saved["hyper_parameters"]["backbone"], **{k: data[k] for k in (
+        "frames", "rate", "crop", "resize", "train_resize")}).clip
+    paths = sorted(str(p) for p in folder.iterdir())
+    begin = time.perf_counter()
+    for _ in DataLoader(VideoClips(paths, None, clip, num_clips=4), batch_size=8, num_workers=2, collate_fn=collate):
+        pass
+    return time.perf_counter() - begin
+
+
+def startup() -> float:
+    """Seconds for `vidclf --help`: the imports every command pays."""
+    begin = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "vidclf", "--help"], check=True, capture_output=True)
+    return time.perf_counter() - begin
 
 
 def main() -> None:

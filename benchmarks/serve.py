@@ -9,6 +9,7 @@ rendered videos: weights do not change the speed) is served four ways on 127.0.0
   serve b=8      `vidclf serve --max_batch_size 8 --batch_timeout 0.05`
   serve b=8 w=2  the same with two model worker processes (`--workers 2`)
   r=RUNTIME      with `--runtime RUNTIME` (torch, onnxruntime, openvino; unset: auto)
+  p=PRECISION    with `--precision PRECISION` (fp32, bf16)
 
 N concurrent clients (--clients, default 1 4 16) post the real clips of ../shared/videos/labeled_actions
 (340x256, 10 s) as raw bodies: requests/s and p50/p95 latency, with ratios against the baseline at the
@@ -94,7 +95,7 @@ def start(kind: str, ckpt: str, port: int) -> subprocess.Popen:
         knobs = dict(part.split("=") for part in kind.split()[1:])
         args = [sys.executable, "-m", "vidclf", "serve", "--ckpt_path", ckpt, "--port", str(port),
                 "--max_batch_size", knobs["b"], "--batch_timeout", "0.05", "--workers", knobs.get("w", "1"),
-                "--runtime", knobs.get("r", "auto")]
+                "--runtime", knobs.get("r", "auto"), "--precision", knobs.get("p", "fp32")]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while time.time() < deadline:

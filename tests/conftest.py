@@ -122,8 +122,9 @@ def copy_shared(names: list[str], dest: Path) -> list[Path]:
 
 
 def predict_rows(ckpt, videos, out: Path, *options) -> list[dict]:
-    """Rows of `vidclf predict` of `videos` with `options` (e.g. --runtime torch)."""
-    assert vidclf("predict", *QUIET, "--ckpt_path", ckpt, "--data.predict", videos, "--output", out,
+    """Rows of `vidclf predict` of `videos` with `options` (e.g. --runtime torch); `ckpt` None: options name the model."""
+    model = ["--ckpt_path", ckpt] if ckpt else []
+    assert vidclf("predict", *QUIET, *model, "--data.predict", videos, "--output", out,
                   "--data.num_workers", "0", *options) == 0
     return read_csv(out)
 

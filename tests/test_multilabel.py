@@ -201,6 +201,10 @@ def test_export_sidecar_carries_thresholds_and_the_onnx_example_agrees(tagged, t
     assert {name: float(p) for name, p, _ in printed} == pytest.approx(
         {t: float(row[f"prob_{t}"]) for t in TAGS}, abs=1e-4)
     assert {name for name, _, state in printed if state == "present"} == set(filter(None, row["labels"].split(";")))
+    # the export alone (--model_file: classes, thresholds, views from its sidecar) gives the checkpoint's rows
+    videos = tagged / "videos"
+    assert_same_rows(predict_rows(None, videos, tmp_path / "file.csv", "--model_file", model),
+                     predict_rows(ckpt, videos, tmp_path / "ckpt.csv", "--runtime", "torch"))
 
 
 def test_balanced_positive_weights_sampler_and_class_folders_as_multi_label(tagged, tiny_data, tmp_path, capsys):

@@ -190,3 +190,48 @@ def test_predict_over_two_processes_writes_every_row_in_input_order(trained, tin
     assert_same_rows(two, one)
     assert_same_rows(read_csv(tmp_path / "two_t.csv"), read_csv(tmp_path / "one_t.csv"))
     assert done.stdout.count("vidclf: predicted 16 videos") == 1  # the first process writes and says so
+
+
+def test_an_export_runs_without_its_checkpoint(trained, tiny_data, tmp_path, capsys):
+    """--model_file: the deployment box has model.xml (or model.onnx) and its sidecar, no checkpoint; the
+    sidecar gives classes, clip settings and views, and the rows are the checkpoint's."""
+    ckpt = trained / "checkpoints/best.ckpt"
+    box = tmp_path / "box"
+    views = ["--data.num_clips", "3", "--data.num_crops", "3"]
+    for fmt, name in (("openvino", "model.xml"), ("onnx", "model.onnx")):
+        assert vidclf("export", "--ckpt_path", ckpt, "--format", fmt, "--output", box / name, *views) == 0
+    reference = predict_rows(ckpt, tiny_data / "val", tmp_path / "ckpt.csv", "--runtime", "torch", *views)
+    for name in ("model.xml", "model.onnx"):
+        rows = predict_rows(None, tiny_data / "val", tmp_path / f"{name}.csv", "--model_file", box / name)
+        assert_same_rows(rows, reference)
+        assert f"running {box / name}" in capsys.readouterr().err
+    # views given on the command line win over the sidecar's
+    one = predict_rows(None, tiny_data / "val", tmp_path / "one_view.csv", "--model_file", box / "model.xml",
+                       "--data.num_clips", "1")
+    assert [r["prob"] for r in one] != [r["prob"] for r in reference]
+
+
+@pytest.mark.parametrize("case,message", [
+    ("no sidecar", "its sidecar {model}.json is missing; keep the JSON vidclf export wrote beside the model"),
+    ("another format's sidecar", "{model}.json is not the sidecar of a vidclf openvino export"),
+    ("both", "--model_file {model} and --ckpt_path {ckpt} both name the model; pass one"),
+    ("runtime", "--model_file {model} runs in openvino; drop --runtime torch"),
+    ("torchscript", "runs an ONNX (.onnx) or OpenVINO (.xml) export"),
+])
+def test_a_model_file_that_cannot_run_is_one_line(case, message, trained, tiny_data, tmp_path, capsys):
+    ckpt = trained / "checkpoints/best.ckpt"
+    model = tmp_path / ("model.pt" if case == "torchscript" else "model.xml")
+    assert vidclf("export", "--ckpt_path", ckpt, "--format", "torchscript" if case == "torchscript" else "openvino",
+                  "--output", model) == 0
+    extra = {"both": ["--ckpt_path", ckpt], "runtime": ["--runtime", "torch"]}.get(case, [])
+    if case == "no sidecar":
+        Path(f"{model}.json").unlink()
+    if case == "another format's sidecar":
+        info = json.loads(Path(f"{model}.json").read_text())
+        Path(f"{model}.json").write_text(json.dumps({**info, "format": "onnx"}))
+    capsys.readouterr()
+    code = vidclf("predict", "--model_file", model, "--data.predict", tiny_data / "val", "--output", tmp_path / "p.csv",
+                  *extra)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and message.format(model=model, ckpt=ckpt) in err[-1], err
+    assert not (tmp_path / "p.csv").exists()

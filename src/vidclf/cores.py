@@ -73,3 +73,12 @@ def compute_threads(processes: int = 1) -> int | None:
     share = core_count() / max(1, processes)
     free = idle_cores(cores) / max(1, processes)
     return max(1, int(min(share, free + 0.5)))
+
+
+def share_threads(processes: int = 1) -> int | None:
+    """Threads for torch in one of `processes` processes that share this machine's cores (a server's
+    model workers: its own start-up keeps the cores busy while they start, so idleness says nothing),
+    or None to leave the user's OMP_NUM_THREADS alone."""
+    if os.environ.get(USER_THREADS, "1" if "OMP_NUM_THREADS" in os.environ else "0") == "1":
+        return None
+    return max(1, int(core_count() / max(1, processes)))

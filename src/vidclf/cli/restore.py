@@ -39,6 +39,9 @@ def restore(cli) -> None:
     elif path and path not in LIGHTNING_CKPT_WORDS and Path(path).is_dir():
         # a run folder names its checkpoint: best to evaluate, the newest complete one to resume
         path = resume_checkpoint(path) if resuming else run_checkpoint(path, "best")
+    model_file = sub == "predict" and cli.config[sub].get("model_file")
+    if model_file:
+        return _from_model_file(cli, sub, model_file, path)
     if not path or path in LIGHTNING_CKPT_WORDS:
         return
     if resuming and (run := run_folder(path)) is not None:
@@ -73,6 +76,23 @@ def restore(cli) -> None:
     defaults = cli.subcommand_parser(sub).get_defaults()
     model = _model_options(checkpoint, cli.config[sub].model, defaults.model, path)
     data = _data_options(checkpoint, cli.config[sub].data, defaults.data)
+    cli.config = cli.parser.parse_object({sub: {"model": model, "data": data}}, cli.config)
+
+
+def _from_model_file(cli, sub: str, model_file: str, path) -> None:
+    """The model and clip options an export's sidecar states (views given on the command line win)."""
+    from vidclf.runtimes.model_file import RUNTIME, options, read_sidecar
+
+    if path:
+        raise VidclfError(f"--model_file {model_file} and --ckpt_path {path} both name the model; pass one")
+    info = read_sidecar(model_file)
+    runtime = cli.config[sub].get("runtime")
+    if runtime not in ("auto", RUNTIME[Path(model_file).suffix]):
+        raise VidclfError(f"--model_file {model_file} runs in {RUNTIME[Path(model_file).suffix]}; drop --runtime "
+                          f"{runtime} (or pass --ckpt_path to run the checkpoint in it)")
+    model, data = options(info)
+    defaults = cli.subcommand_parser(sub).get_defaults().data
+    data = {k: v for k, v in data.items() if k not in DATA_EVAL_KEYS or cli.config[sub].data.get(k) == defaults.get(k)}
     cli.config = cli.parser.parse_object({sub: {"model": model, "data": data}}, cli.config)
 
 

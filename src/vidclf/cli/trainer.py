@@ -72,10 +72,11 @@ class VidclfTrainer(pl.Trainer):
         return self._in_runtime(runtime, precision, lambda: super(VidclfTrainer, self).test(
             model, dataloaders, ckpt_path, verbose, datamodule, weights_only))
 
-    def _in_runtime(self, runtime: str, precision: str, run):
-        """`run` (predict, validate or test) with the model in `runtime` once its weights are loaded."""
+    def _in_runtime(self, runtime: str, precision: str, run, model_file: Optional[str] = None):
+        """`run` (predict, validate or test) with the model in `runtime` once its weights are loaded (or
+        the exported `model_file` in its own runtime)."""
         check_precision(runtime, precision)
-        swap = UseRuntime(runtime, precision)
+        swap = UseRuntime(runtime, precision, model_file)
         self.callbacks.append(swap)
         try:
             return run()
@@ -100,7 +101,8 @@ class VidclfTrainer(pl.Trainer):
                 ckpt_path: Optional[str] = None, output: str = "predictions.csv", top_k: Optional[PositiveInt] = None,
                 timeline: Optional[str] = None, window: Optional[PositiveFloat] = None,
                 stride: Optional[PositiveFloat] = None,
-                overwrite: bool = False, runtime: Runtime = "auto", precision: Literal["fp32", "bf16"] = "fp32"):
+                overwrite: bool = False, runtime: Runtime = "auto", precision: Literal["fp32", "bf16"] = "fp32",
+                model_file: Optional[str] = None):
         """Predict the class of every video and write one row per video to a CSV or JSON Lines file.
 
         Args:
@@ -118,13 +120,16 @@ class VidclfTrainer(pl.Trainer):
                 and kept in ~/.cache/vidclf/runtimes; rows equal torch's (probabilities within 1e-4).
             precision: fp32, or bf16 (OpenVINO on a CPU with bf16 instructions: faster, probabilities
                 within about 1e-2). INT8: vidclf export --precision int8 (measured on your videos).
+            model_file: Run this export of `vidclf export` (model.onnx or model.xml, its sidecar beside it)
+                instead of a checkpoint: classes, clip settings, views and thresholds come from the sidecar.
         """
         def run():
             return super(VidclfTrainer, self).predict(model, dataloaders, datamodule, return_predictions, ckpt_path)
 
         # the runtime swaps in before the writer starts its clock
         return self._in_runtime(runtime, precision,
-                                lambda: pr.predict(self, datamodule, run, output, top_k, timeline, window, stride, overwrite))
+                                lambda: pr.predict(self, datamodule, run, output, top_k, timeline, window, stride, overwrite),
+                                model_file)
 
     def export(self, model: pl.LightningModule, datamodule=None, ckpt_path: Optional[str] = None,
                format: ex.Format = "onnx", output: Optional[str] = None,

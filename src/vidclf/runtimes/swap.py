@@ -65,11 +65,18 @@ def weights_sha256(net: nn.Module) -> str:
 class UseRuntime(pl.Callback):
     """Runs predict/validate/test in `runtime` (auto: see vidclf.runtimes.choose) at `precision`."""
 
-    def __init__(self, runtime: str, precision: str):
-        self.runtime, self.precision = runtime, precision
+    def __init__(self, runtime: str, precision: str, model_file: Optional[str] = None):
+        self.runtime, self.precision, self.model_file = runtime, precision, model_file
         self.kept: Optional[nn.Module] = None
 
     def _swap_in(self, trainer, model) -> None:
+        if self.model_file:  # an exported file in place of the checkpoint (nothing to swap back)
+            from vidclf.runtimes.model_file import take_file
+
+            runtime = take_file(model, self.model_file, None)
+            print(f"vidclf: runtime {runtime} running {self.model_file} ({torch.get_num_threads()} threads)",
+                  file=sys.stderr)
+            return
         runtime = choose(self.runtime, model.device.type)
         check_precision(runtime, self.precision)  # auto may have found no OpenVINO
         if runtime == "torch":

@@ -54,7 +54,8 @@ def serve(trainer, model, datamodule, ckpt_path: Optional[str], host: str, port:
     upload_dir = make_upload_dir()
     threads = decode_threads or core_count()
     api = VideoAPI(ckpt_path, {"aggregate": hp.aggregate, "threshold": hp.threshold}, clip,
-                   upload_dir, top_k, threads, max_batch_size, batch_timeout, runtime, precision)
+                   upload_dir, top_k, threads, max_batch_size, batch_timeout, runtime, precision,
+                   1 if gpu else workers)
     decoding = {"clip": clip, "num_clips": scoring["num_clips"], "num_crops": scoring["num_crops"],
                 "decode_threads": threads}
     run_server(api, info, decoding, host, port, upload_dir, max_upload_mb, read_timeout, timeout,

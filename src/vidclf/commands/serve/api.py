@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from vidclf.commands.predict import score_fields, timeline_fields
-from vidclf.cores import compute_threads
+from vidclf.cores import share_threads
 from vidclf.data.clips import ClipSettings
 from vidclf.data.datasets import VideoWindows
 
@@ -32,8 +32,9 @@ class VideoAPI(ls.LitAPI):
 
     def __init__(self, checkpoint: str, overrides: dict, clip: ClipSettings, upload_dir: str, top_k: Optional[int],
                  timeline_threads: int, max_batch_size: int, batch_timeout: float, runtime: str = "torch",
-                 precision: str = "fp32"):
+                 precision: str = "fp32", workers: int = 1):
         super().__init__(max_batch_size=max_batch_size, batch_timeout=batch_timeout)
+        self.workers = workers  # model worker processes on this machine's cores
         self.checkpoint, self.overrides, self.clip = checkpoint, overrides, clip
         self.runtime, self.precision = runtime, precision
         self.upload_dir, self.top_k, self.timeline_threads = upload_dir, top_k, timeline_threads
@@ -45,7 +46,7 @@ class VideoAPI(ls.LitAPI):
         quiet()
 
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the main process stops the server gracefully
-        threads = compute_threads(1)
+        threads = share_threads(self.workers)
         if threads:
             torch.set_num_threads(threads)
         model = VideoClassifier.load_from_checkpoint(self.checkpoint, map_location="cpu", **self.overrides)
