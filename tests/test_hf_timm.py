@@ -66,7 +66,7 @@ def test_hf_model_through_fit_validate_predict_export(kind, hf_models, tiny_data
     assert [r["status"] for r in read_csv(out)] == ["ok"] * 5
     # OpenVINO and ONNX Runtime give torch's rows
     reference = predict_rows(ckpt, tiny_data / "val" / "rising", tmp_path / "torch.csv", "--runtime", "torch")
-    for runtime in ("openvino", "onnxruntime"):
+    for runtime in ("openvino", "onnxruntime") if kind == "videomae" else ("openvino",):
         assert_same_rows(predict_rows(ckpt, tiny_data / "val" / "rising", tmp_path / f"{runtime}.csv", "--runtime",
                                       runtime), reference)
     if kind == "videomae":  # timeline windows through the same backbone

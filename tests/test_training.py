@@ -120,15 +120,6 @@ def test_bf16_and_gradient_accumulation(tiny_data, tmp_path):
     assert float(last_val(tmp_path / "version_0")["val/loss"]) > 0
 
 
-def test_predict_refuses_several_processes_in_one_line(trained, tiny_data, tmp_path, capsys):
-    assert vidclf("predict", "--ckpt_path", trained / "checkpoints/best.ckpt", "--data.predict", tiny_data / "val",
-                  "--output", tmp_path / "p.csv", "--trainer.strategy", "ddp", "--trainer.devices", "2",
-                  "--trainer.accelerator", "cpu") == 2
-    err = capsys.readouterr().err.strip()
-    assert err == ("vidclf: error: predict runs in one process; pass --trainer.devices 1 and drop "
-                   "--trainer.strategy ddp") and not (tmp_path / "p.csv").exists()
-
-
 @pytest.mark.slow
 def test_two_nodes_of_one_process_train_as_one_run(tiny_data, tmp_path):
     """Two `vidclf fit` processes as nodes 0 and 1 (Lightning's plain environment variables, MASTER_ADDR
