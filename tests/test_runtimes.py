@@ -246,3 +246,30 @@ def test_a_model_file_that_cannot_run_is_one_line(case, message, trained, tiny_d
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and message.format(model=model, ckpt=ckpt) in err[-1], err
     assert not (tmp_path / "p.csv").exists()
+
+
+@pytest.mark.slow
+def test_a_server_runs_an_export_without_its_checkpoint(trained, tiny_data, tmp_path):
+    """`vidclf serve --model_file model.xml`: the answers are the checkpoint's predict rows; /info names the file."""
+    import urllib.request
+
+    from test_serve import Server, post
+
+    ckpt = trained / "checkpoints/best.ckpt"
+    model = tmp_path / "box" / "model.xml"
+    assert vidclf("export", "--ckpt_path", ckpt, "--format", "openvino", "--output", model) == 0
+    reference = {Path(r["path"]).name: r for r in predict_rows(ckpt, tiny_data / "val", tmp_path / "p.csv",
+                                                                "--runtime", "torch")}
+    server = Server(None, tmp_path / "serve_tmp", "--model_file", str(model), "--data.num_workers", "0")
+    try:
+        info = json.loads(urllib.request.urlopen(f"{server.url}/info").read())
+        assert info["runtime"]["name"] == "openvino" and "model_file_sha256" in info
+        for video in sorted((tiny_data / "val").glob("*/*")):
+            status, answer = post(server.url, video)
+            assert status == 200, answer
+            row = reference[video.name]
+            assert answer["label"] == row["label"]
+            assert answer["top1_prob"] == pytest.approx(float(row["top1_prob"]), abs=1e-4)
+    finally:
+        code, output = server.stop()
+    assert code == 0, output[-2000:]

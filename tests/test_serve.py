@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
@@ -30,12 +31,13 @@ CHROMIUM = "/usr/bin/chromium"
 class Server:
     """`vidclf serve` in a subprocess, with TMPDIR set so its private upload folder can be watched."""
 
-    def __init__(self, ckpt: Path, tmp: Path, *options: str):
+    def __init__(self, ckpt: Optional[Path], tmp: Path, *options: str):
         self.port, self.tmp = free_port(), tmp
         self.url = f"http://127.0.0.1:{self.port}"
         tmp.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "vidclf", "serve", "--ckpt_path", str(ckpt), "--port", str(self.port), *options],
+            [sys.executable, "-m", "vidclf", "serve", *(["--ckpt_path", str(ckpt)] if ckpt else []), "--port",
+             str(self.port), *options],
             env={**os.environ, "TMPDIR": str(tmp)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline = time.time() + 180
         while time.time() < deadline and self.proc.poll() is None:

@@ -39,7 +39,7 @@ def restore(cli) -> None:
     elif path and path not in LIGHTNING_CKPT_WORDS and Path(path).is_dir():
         # a run folder names its checkpoint: best to evaluate, the newest complete one to resume
         path = resume_checkpoint(path) if resuming else run_checkpoint(path, "best")
-    model_file = sub == "predict" and cli.config[sub].get("model_file")
+    model_file = sub in ("predict", "serve") and cli.config[sub].get("model_file")
     if model_file:
         return _from_model_file(cli, sub, model_file, path)
     if not path or path in LIGHTNING_CKPT_WORDS:

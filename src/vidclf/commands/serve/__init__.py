@@ -28,34 +28,40 @@ HOSTS = ("127.0.0.1", "0.0.0.0", "::")  # what LitServe binds: loopback, or ever
 def serve(trainer, model, datamodule, ckpt_path: Optional[str], host: str, port: int, max_batch_size: int,
           batch_timeout: float, workers: int, decode_threads: Optional[int], max_upload_mb: float,
           read_timeout: float, timeout: float, shutdown_timeout: float, top_k: Optional[int], runtime: str = "auto",
-          precision: str = "fp32") -> None:
-    """Check the address, describe the model (GET /info), then run the server until it is stopped."""
+          precision: str = "fp32", model_file: Optional[str] = None) -> None:
+    """Check the address, describe the model (GET /info), then run the server until it is stopped.
+    `model_file`: an export with its sidecar in place of the checkpoint (see vidclf.runtimes.model_file)."""
     from vidclf.commands.serve.api import VideoAPI
     from vidclf.runtimes import check_precision, choose
+    from vidclf.runtimes.model_file import take_file
     from vidclf.runtimes.swap import convert
 
-    if not ckpt_path:
-        raise VidclfError("serve needs a trained model; pass --ckpt_path RUN/checkpoints/best.ckpt")
+    if not ckpt_path and not model_file:
+        raise VidclfError("serve needs a trained model; pass --ckpt_path RUN/checkpoints/best.ckpt (or --model_file "
+                          "model.xml of vidclf export)")
     check_address(host, port)
     check_precision(runtime, precision)
     hp = model.hparams
-    load_weights(model, ckpt_path)  # the thresholds the workers will use, for the model card
+    gpu = trainer.accelerator.__class__.__name__ == "CUDAAccelerator"
+    clip = datamodule.clip
+    if model_file:  # the sidecar's thresholds and the file's runtime, for the model card
+        runtime, precision = take_file(model, model_file, 1), "as exported"
+    else:
+        load_weights(model, ckpt_path)  # the thresholds the workers will use, for the model card
+        asked, runtime = runtime, choose(runtime, "cuda" if gpu else "cpu")
+        check_precision(runtime, precision)
+        if runtime != "torch" and convert(model, clip, runtime, asked, precision) is None:  # converted once, here:
+            runtime = "torch"  # the workers find it in the cache
     thresholds = model.active_thresholds().tolist() if hp.multi_label else None
     scoring = views(model, datamodule)
     batching = {"max_batch_size": max_batch_size, "batch_timeout": batch_timeout, "workers": workers}
-    gpu = trainer.accelerator.__class__.__name__ == "CUDAAccelerator"
-    asked, runtime = runtime, choose(runtime, "cuda" if gpu else "cpu")
-    check_precision(runtime, precision)
-    clip = datamodule.clip
-    if runtime != "torch" and convert(model, clip, runtime, asked, precision) is None:  # converted once, here:
-        runtime = "torch"  # the workers find it in the cache
-    info = model_card(model, clip, ckpt_path, scoring, batching, thresholds)
+    info = model_card(model, clip, model_file or ckpt_path, scoring, batching, thresholds)
     info["runtime"] = {"name": runtime, "precision": precision}
     upload_dir = make_upload_dir()
     threads = decode_threads or core_count()
     api = VideoAPI(ckpt_path, {"aggregate": hp.aggregate, "threshold": hp.threshold}, clip,
                    upload_dir, top_k, threads, max_batch_size, batch_timeout, runtime, precision,
-                   1 if gpu else workers)
+                   1 if gpu else workers, model_file, {k: v for k, v in hp.items() if not k.startswith("_")})
     decoding = {"clip": clip, "num_clips": scoring["num_clips"], "num_crops": scoring["num_crops"],
                 "decode_threads": threads}
     run_server(api, info, decoding, host, port, upload_dir, max_upload_mb, read_timeout, timeout,
@@ -131,7 +137,8 @@ def model_card(model, clip, checkpoint: str, views: dict, batching: dict, thresh
             "multi_label": bool(model.hparams.multi_label),
             "clip": {"frames": clip.frames, "rate": clip.rate, "crop": clip.crop, "resize": clip.resize,
                      "frame_interval_seconds": clip.interval, "seconds": clip.seconds},
-            "video": views, "batching": batching, "checkpoint_sha256": sha256(checkpoint)}
+            "video": views, "batching": batching,
+            ("model_file_sha256" if checkpoint.endswith((".xml", ".onnx")) else "checkpoint_sha256"): sha256(checkpoint)}
     if thresholds is not None:
         card["thresholds"] = dict(zip(model.class_names, thresholds))
     return card

@@ -32,9 +32,11 @@ class VideoAPI(ls.LitAPI):
 
     def __init__(self, checkpoint: str, overrides: dict, clip: ClipSettings, upload_dir: str, top_k: Optional[int],
                  timeline_threads: int, max_batch_size: int, batch_timeout: float, runtime: str = "torch",
-                 precision: str = "fp32", workers: int = 1):
+                 precision: str = "fp32", workers: int = 1, model_file: Optional[str] = None,
+                 options: Optional[dict] = None):
         super().__init__(max_batch_size=max_batch_size, batch_timeout=batch_timeout)
         self.workers = workers  # model worker processes on this machine's cores
+        self.model_file, self.options = model_file, options  # an export in place of the checkpoint
         self.checkpoint, self.overrides, self.clip = checkpoint, overrides, clip
         self.runtime, self.precision = runtime, precision
         self.upload_dir, self.top_k, self.timeline_threads = upload_dir, top_k, timeline_threads
@@ -49,9 +51,16 @@ class VideoAPI(ls.LitAPI):
         threads = share_threads(self.workers)
         if threads:
             torch.set_num_threads(threads)
-        model = VideoClassifier.load_from_checkpoint(self.checkpoint, map_location="cpu", **self.overrides)
-        self.model = model.eval().to(torch.device(device))  # (LitServe keeps `device` itself, as a string)
-        if self.runtime != "torch":  # the file the main process converted, from the cache
+        if self.model_file:  # the classes and settings the sidecar gave, the export's file as the network
+            from vidclf.runtimes.model_file import take_file
+
+            model = VideoClassifier(**self.options).eval()
+            take_file(model, self.model_file, threads)
+            self.model = model
+        else:
+            model = VideoClassifier.load_from_checkpoint(self.checkpoint, map_location="cpu", **self.overrides)
+            self.model = model.eval().to(torch.device(device))  # (LitServe keeps `device` itself, as a string)
+        if self.runtime != "torch" and not self.model_file:  # the file the main process converted, from the cache
             from vidclf.runtimes.swap import runtime_net
 
             clip = self.clip
