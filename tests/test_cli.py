@@ -205,7 +205,7 @@ def test_console_script_and_module_entry_points():
     import sys
 
     vidclf_bin = Path(sys.executable).with_name("vidclf")
-    for command, expected in (([str(vidclf_bin), "export", "--help"], "--format {onnx,torchscript,pt2}"),
+    for command, expected in (([str(vidclf_bin), "export", "--help"], "--format {onnx,openvino,torchscript,pt2}"),
                               ([sys.executable, "-m", "vidclf", "--help"], "{fit,validate,test,predict,export,serve,pretrain,data}")):
         done = subprocess.run(command, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0 and expected in done.stdout, done.stderr
