@@ -9,10 +9,11 @@ Three parts, each measured in one run, with the threads vidclf picks:
             max abs logit difference against torch
   accuracy  a trained model (make demo's X3D-XS, --run) exported at every precision, each measured by
             `vidclf export` on --val (accuracy of the export and of the checkpoint, top-1 agreement)
+  batches   X3D-S at 4 / 16 / 32 clips per pass: torch against OpenVINO's LATENCY and THROUGHPUT hints
   predict   `vidclf predict` end to end (decoding included) over ../shared/videos/labeled_actions with
             X3D-S at its native input, 4 clips per video, --runtime torch / onnxruntime / openvino
 
-    .venv/bin/python benchmarks/runtimes.py [--parts models accuracy predict] [--limit 40]
+    .venv/bin/python benchmarks/runtimes.py [--parts models batches accuracy predict] [--limit 40]
 """
 
 from __future__ import annotations
@@ -96,6 +97,36 @@ def models(tmp: Path, repeats: int) -> None:
             ms = timed(lambda: engine(array), repeats)
             diff = float(np.abs(engine(array) - expected).max())
             print(f"    {arm:<17} {ms:7.0f} ms  {base / ms:5.2f}x torch   max |logit diff| {diff:.1e}", flush=True)
+
+
+def batches(tmp: Path, repeats: int) -> None:
+    """X3D-S at 4, 16 and 32 clips per pass: torch (channels_last_3d) against OpenVINO f32 with its
+    LATENCY and THROUGHPUT hints (why vidclf compiles for LATENCY)."""
+    import openvino as ov
+
+    from vidclf.models.backbones import build_backbone
+    from vidclf.runtimes.convert import openvino_model
+
+    torch.manual_seed(0)
+    net = build_backbone("x3d_s", 5).eval()
+    xml = str(tmp / "batches.xml")
+    ov.save_model(openvino_model(net, torch.zeros(2, 3, 13, 160, 160), str(tmp)), xml, compress_to_fp16=False)
+    net = net.to(memory_format=torch.channels_last_3d)
+    threads = torch.get_num_threads()
+    print(f"batches: X3D-S 13 x 160 px, ms per pass, median of {repeats}, {threads} threads")
+    for clips in (4, 16, 32):
+        x = torch.randn(clips, 3, 13, 160, 160)
+        x_torch = x.contiguous(memory_format=torch.channels_last_3d)
+        with torch.inference_mode():
+            base = timed(lambda: net(x_torch), repeats)
+        cells = [f"torch {base:.0f}"]
+        for hint in ("LATENCY", "THROUGHPUT"):
+            compiled = ov.Core().compile_model(xml, "CPU", {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": hint,
+                                                            "INFERENCE_NUM_THREADS": threads})
+            request = compiled.create_infer_request()
+            ms = timed(lambda: request.infer({0: x.numpy()}), repeats)
+            cells.append(f"OpenVINO {hint} {ms:.0f} ({base / ms:.2f}x)")
+        print(f"  {clips:>2} clips: " + ", ".join(cells), flush=True)
 
 
 def accuracy(run: str, val: str, tmp: Path) -> None:
@@ -200,6 +231,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         if "models" in args.parts:
             models(Path(tmp), args.repeats)
+        if "batches" in args.parts:
+            batches(Path(tmp), args.repeats)
         if "accuracy" in args.parts:
             accuracy(args.run, args.val, Path(tmp))
         if "predict" in args.parts:

@@ -37,13 +37,14 @@ def test_every_runtime_gives_torchs_rows_and_converts_once(trained, tiny_data, t
     assert_same_rows(auto, torch_rows)
 
 
-def test_timelines_and_multiple_views_in_openvino_equal_torch(trained, tiny_data, tmp_path, cache):
+def test_timelines_and_multiple_views_in_openvino_equal_torch(trained, tiny_data, tmp_path, cache, capsys):
     ckpt = trained / "checkpoints/best.ckpt"
     views = ["--data.num_clips", "3", "--data.num_crops", "3"]
     for runtime in ("torch", "openvino"):
         predict_rows(ckpt, tiny_data / "val/rising", tmp_path / f"{runtime}.csv", "--runtime", runtime,
                      "--timeline", tmp_path / f"{runtime}_windows.csv", "--window", "0.5", "--stride", "0.25")
         predict_rows(ckpt, tiny_data / "val/falling", tmp_path / f"{runtime}_views.csv", "--runtime", runtime, *views)
+    assert capsys.readouterr().err.count("vidclf: runtime openvino at fp32") == 2  # the swap happened, both times
     windows = read_csv(tmp_path / "openvino_windows.csv")
     assert len(windows) > 10
     assert_same_rows(windows, read_csv(tmp_path / "torch_windows.csv"))
@@ -51,13 +52,15 @@ def test_timelines_and_multiple_views_in_openvino_equal_torch(trained, tiny_data
     assert_same_rows(read_csv(tmp_path / "openvino_views.csv"), read_csv(tmp_path / "torch_views.csv"))
 
 
-def test_validate_in_a_runtime_measures_what_torch_measured(trained, tiny_data, cache):
+def test_validate_in_a_runtime_measures_what_torch_measured(trained, tiny_data, cache, capsys):
     ckpt = trained / "checkpoints/best.ckpt"
     metrics = {}
     for runtime in ("torch", "openvino"):
         assert vidclf("validate", *QUIET, "--ckpt_path", ckpt, "--data.val", tiny_data / "val",
                       "--runtime", runtime, "--data.num_workers", "0") == 0
         metrics[runtime] = read_csv(evaluation(trained) / "metrics.csv")[-1]
+        said = capsys.readouterr().err
+        assert ("vidclf: runtime openvino at fp32" in said) == (runtime == "openvino")  # torch: no swap, no line
     assert metrics["openvino"]["val/acc"] == metrics["torch"]["val/acc"]
     assert float(metrics["openvino"]["val/loss"]) == pytest.approx(float(metrics["torch"]["val/loss"]), abs=1e-4)
 

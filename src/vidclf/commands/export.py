@@ -69,13 +69,19 @@ def export_model(net: nn.Module, example: torch.Tensor, output: str, fmt: Format
             write_onnx(net, example, output)
 
 
+def load_exported(path: str, fmt: Format, precision: str = "fp32") -> nn.Module:
+    """The exported file at `path` as a network run by its own runtime (onnxruntime for ONNX)."""
+    if fmt == "torchscript":
+        return torch.jit.load(path)
+    if fmt == "pt2":
+        return torch.export.load(path).module()
+    return RuntimeNet(open_engine(path, RUNTIME[fmt], None, precision), RUNTIME[fmt])
+
+
 def run_exported(path: str, fmt: Format, x: torch.Tensor, precision: str = "fp32") -> np.ndarray:
-    """Logits of the exported file at `path`, run by its own runtime (onnxruntime for ONNX)."""
-    if fmt in ("torchscript", "pt2"):
-        loaded = torch.jit.load(path) if fmt == "torchscript" else torch.export.load(path).module()
-        with torch.no_grad():
-            return loaded(x).numpy()
-    return open_engine(path, RUNTIME[fmt], None, precision)(x.numpy())
+    """Logits of the exported file at `path`, run by its own runtime."""
+    with torch.no_grad():
+        return load_exported(path, fmt, precision)(x).numpy()
 
 
 RUNTIME = {"onnx": "onnxruntime", "openvino": "openvino"}
@@ -127,7 +133,7 @@ def export(model, datamodule, ckpt_path: Optional[str], fmt: Format, output: Opt
     checkpoint on --data.val. Nothing is written when a check fails. Returns the sidecar."""
     if not ckpt_path:
         raise VidclfError("export needs a trained model; pass --ckpt_path RUN/checkpoints/best.ckpt")
-    check_precision(fmt, precision, datamodule)
+    check_export_precision(fmt, precision, datamodule)
     run = ckpt_path.rsplit("/", 2)[0] if storage.is_remote(ckpt_path) else str(Path(ckpt_path).parent.parent)
     output = output or f"{run}/model{SUFFIX[fmt]}"
     info_path = f"{output}.json"
@@ -151,7 +157,9 @@ def export(model, datamodule, ckpt_path: Optional[str], fmt: Format, output: Opt
         tmp = str(Path(local).with_name(f".tmp-{Path(local).name}"))  # same suffix: torch.export checks it
         try:
             export_model(model.net.float(), x, tmp, fmt, precision, calibration[0] if calibration else ())
-            got = run_exported(tmp, fmt, torch.cat([x, x[:1]]), precision)  # run at another batch size
+            exported = load_exported(tmp, fmt, precision)  # compiled once: checked, then measured
+            with torch.no_grad():
+                got = exported(torch.cat([x, x[:1]])).numpy()  # run at another batch size
             diff = float(np.abs(got - np.concatenate([expected, expected[:1]])).max())
             info["check"] = {"sample": source, "max_abs_diff": diff, "tolerance": tolerance if precision == "fp32" else None}
             print(f"vidclf: exported {fmt} at {precision}; max abs difference vs checkpoint on {source}: {diff:.2e}")
@@ -159,8 +167,7 @@ def export(model, datamodule, ckpt_path: Optional[str], fmt: Format, output: Opt
                 raise VidclfError(f"exported model differs from the checkpoint by {diff:.2e} > tolerance {tolerance}; "
                                   f"nothing written; try the other --format")
             if precision != "fp32":
-                net = RuntimeNet(open_engine(tmp, RUNTIME[fmt], None, precision), RUNTIME[fmt])
-                info["accuracy"] = compare_on_val(model, datamodule, net, f"{fmt} {precision}", max_accuracy_drop)
+                info["accuracy"] = compare_on_val(model, datamodule, exported, f"{fmt} {precision}", max_accuracy_drop)
             os.replace(tmp, local)
             if fmt == "openvino":  # IR: model.xml and its weights model.bin
                 os.replace(Path(tmp).with_suffix(".bin"), Path(local).with_suffix(".bin"))
@@ -172,7 +179,7 @@ def export(model, datamodule, ckpt_path: Optional[str], fmt: Format, output: Opt
     return info
 
 
-def check_precision(fmt: str, precision: str, datamodule) -> None:
+def check_export_precision(fmt: str, precision: str, datamodule) -> None:
     """One line for a precision the format has not, or a reduced one with nothing to measure it on."""
     if precision not in PRECISIONS[fmt]:
         formats = [f for f, kinds in PRECISIONS.items() if precision in kinds]

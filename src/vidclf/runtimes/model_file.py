@@ -54,16 +54,22 @@ def options(info: dict) -> tuple[dict, dict]:
     return model, data
 
 
-def take_file(model, path: str, threads: Optional[int]) -> str:
-    """Put the exported file in the classifier's place: its network, normalisation and thresholds as the
-    sidecar says; returns the runtime."""
+def take_sidecar(model, path: str) -> str:
+    """The sidecar's normalisation and thresholds on the classifier (what the server's model card shows,
+    without compiling the file); returns the file's runtime."""
     info = read_sidecar(path)
-    runtime = RUNTIME[Path(path).suffix]
-    require(runtime, f"--model_file {path}")
-    precision = info.get("precision", "fp32")
-    model.net = RuntimeNet(open_engine(path, runtime, threads or torch.get_num_threads(), precision), runtime)
     model.normalize = Normalize(tuple(info["input"]["mean"]), tuple(info["input"]["std"]))
     thresholds = info["output"].get("thresholds")
     if thresholds and model.hparams.threshold is None:
         model.thresholds = torch.tensor([thresholds[name] for name in model.class_names], dtype=torch.float)
+    return RUNTIME[Path(path).suffix]
+
+
+def take_file(model, path: str, threads: Optional[int]) -> str:
+    """Put the exported file in the classifier's place: its network, normalisation and thresholds as the
+    sidecar says; returns the runtime."""
+    runtime = take_sidecar(model, path)
+    require(runtime, f"--model_file {path}")
+    precision = read_sidecar(path).get("precision", "fp32")
+    model.net = RuntimeNet(open_engine(path, runtime, threads or torch.get_num_threads(), precision), runtime)
     return runtime

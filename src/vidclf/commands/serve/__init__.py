@@ -34,7 +34,7 @@ def serve(trainer, model, datamodule, ckpt_path: Optional[str], host: str, port:
     `model_file`: an export with its sidecar in place of the checkpoint (see vidclf.runtimes.model_file)."""
     from vidclf.commands.serve.api import VideoAPI
     from vidclf.runtimes import check_precision, choose
-    from vidclf.runtimes.model_file import take_file
+    from vidclf.runtimes.model_file import take_sidecar
     from vidclf.runtimes.swap import convert
 
     if not ckpt_path and not model_file:
@@ -46,7 +46,7 @@ def serve(trainer, model, datamodule, ckpt_path: Optional[str], host: str, port:
     gpu = trainer.accelerator.__class__.__name__ == "CUDAAccelerator"
     clip = datamodule.clip
     if model_file:  # the sidecar's thresholds and the file's runtime, for the model card
-        runtime, precision = take_file(model, model_file, 1), "as exported"
+        runtime, precision = take_sidecar(model, model_file), "as exported"
     else:
         load_weights(model, ckpt_path)  # the thresholds the workers will use, for the model card
         asked, runtime = runtime, choose(runtime, "cuda" if gpu else "cpu")
@@ -56,7 +56,8 @@ def serve(trainer, model, datamodule, ckpt_path: Optional[str], host: str, port:
     thresholds = model.active_thresholds().tolist() if hp.multi_label else None
     scoring = views(model, datamodule)
     batching = {"max_batch_size": max_batch_size, "batch_timeout": batch_timeout, "workers": workers}
-    info = model_card(model, clip, model_file or ckpt_path, scoring, batching, thresholds)
+    info = model_card(model, clip, model_file or ckpt_path, scoring, batching, thresholds,
+                      "model_file_sha256" if model_file else "checkpoint_sha256")
     info["runtime"] = {"name": runtime, "precision": precision}
     upload_dir = make_upload_dir()
     threads = decode_threads or core_count()
@@ -98,7 +99,7 @@ def run_server(api, info: dict, decoding: dict, host: str, port: int, upload_dir
 
     middleware = (VidclfHTTP, {"upload_dir": upload_dir, "max_upload_bytes": int(max_upload_mb * (1 << 20)),
                                "read_timeout": read_timeout, "info": info, **decoding})
-    logging.getLogger("litserve.server").addFilter(ShutdownRace())
+    logging.getLogger("litserve.server").addFilter(SHUTDOWN_RACE)  # once: a logger keeps a filter once
     server = ls.LitServer(api, accelerator=accelerator, devices=devices, workers_per_device=workers,
                           timeout=timeout, middlewares=[middleware], disable_openapi_url=True)
     server.uvicorn_graceful_timeout = shutdown_timeout
@@ -131,6 +132,9 @@ class ShutdownRace(logging.Filter):
         return not (lost and record.getMessage().startswith("Monitoring worker crashed"))
 
 
+SHUTDOWN_RACE = ShutdownRace()
+
+
 def make_upload_dir() -> str:
     """A new folder only this user can read, for the uploads being scored."""
     return tempfile.mkdtemp(prefix="vidclf-uploads-")
@@ -140,8 +144,9 @@ def _url_host(host: str) -> str:
     return "[::]" if host == "::" else host
 
 
-def model_card(model, clip, checkpoint: str, views: dict, batching: dict, thresholds: Optional[list[float]]) -> dict:
-    """GET /info: what the server runs."""
+def model_card(model, clip, checkpoint: str, views: dict, batching: dict, thresholds: Optional[list[float]],
+               sha_key: str = "checkpoint_sha256") -> dict:
+    """GET /info: what the server runs; `sha_key` names the sha256 of `checkpoint` (or of the export served)."""
     from vidclf.io.checkpoints import sha256
     from vidclf.version import __version__
 
@@ -149,8 +154,7 @@ def model_card(model, clip, checkpoint: str, views: dict, batching: dict, thresh
             "multi_label": bool(model.hparams.multi_label),
             "clip": {"frames": clip.frames, "rate": clip.rate, "crop": clip.crop, "resize": clip.resize,
                      "frame_interval_seconds": clip.interval, "seconds": clip.seconds},
-            "video": views, "batching": batching,
-            ("model_file_sha256" if checkpoint.endswith((".xml", ".onnx")) else "checkpoint_sha256"): sha256(checkpoint)}
+            "video": views, "batching": batching, sha_key: sha256(checkpoint)}
     if thresholds is not None:
         card["thresholds"] = dict(zip(model.class_names, thresholds))
     return card
