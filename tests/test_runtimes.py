@@ -276,3 +276,22 @@ def test_a_server_runs_an_export_without_its_checkpoint(trained, tiny_data, tmp_
     finally:
         code, output = server.stop()
     assert code == 0, output[-2000:]
+
+
+@pytest.mark.slow
+def test_calibration_skips_and_counts_videos_that_do_not_decode(trained, tiny_data, tmp_path, capsys):
+    """A broken file first in --data.predict: the sample clip and the calibration take the videos that decode
+    (this used to stop the export, and a calibration short of clips never ended)."""
+    import shutil as sh
+
+    pool = tmp_path / "pool"
+    sh.copytree(tiny_data / "val" / "rising", pool)
+    (pool / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x01" * 500)
+    model = tmp_path / "model.onnx"
+    assert vidclf("export", "--ckpt_path", trained / "checkpoints/best.ckpt", "--precision", "int8", "--output", model,
+                  "--data.val", tiny_data / "val", "--data.predict", pool, "--calibration_clips", "6",
+                  "--max_accuracy_drop", "100") == 0
+    assert json.loads(Path(f"{model}.json").read_text())["calibration"] == {
+        "source": "--data.predict", "clips": 5, "videos_skipped": 1}  # one clip from each of the 5 that decode
+    assert "int8 calibration on 5 clips of --data.predict (1 video(s) skipped: they did not decode)" in \
+        capsys.readouterr().out

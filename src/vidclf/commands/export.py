@@ -191,16 +191,19 @@ def check_export_precision(fmt: str, precision: str, datamodule) -> None:
 
 
 def _sample_clip(model, datamodule) -> tuple[torch.Tensor, str]:
-    """A clip decoded from the first --data.predict video as predict would (else seeded noise),
+    """A clip decoded from the first --data.predict video that decodes, as predict would (else seeded noise),
     normalised, (1, C, T, H, W)."""
     clip = datamodule.clip
     if datamodule.hparams.predict:
         hp = datamodule.hparams
-        path = unlabelled_videos(hp.predict, hp.videos_root, getattr(hp, "format", "auto")).items[0]
-        item = VideoClips([path], None, clip, num_clips=1)[0]
-        if "error" in item:
-            raise VidclfError(f"{path}: cannot decode a sample clip for the export check ({item['error']})")
-        return model.normalize(item["video"]), path
+        paths = unlabelled_videos(hp.predict, hp.videos_root, getattr(hp, "format", "auto")).items
+        videos = VideoClips(paths, None, clip, num_clips=1)
+        for path, item in zip(paths, map(videos.__getitem__, range(len(paths)))):  # the first that decodes
+            if "error" not in item:
+                return model.normalize(item["video"]), path
+        raise VidclfError(f"--data.predict {hp.predict}: none of its {len(paths)} videos decodes (the first: "
+                          f"{paths[0]}), so there is no sample clip for the export check; pass videos that "
+                          f"`vidclf data` reads")
     generator = torch.Generator().manual_seed(0)
     noise = torch.randint(0, 256, (1, 3, clip.frames, clip.crop, clip.crop), generator=generator)
     return model.normalize(noise), "a random clip"

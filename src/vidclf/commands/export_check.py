@@ -22,8 +22,9 @@ def calibration_set(model, datamodule, count: int) -> tuple[list[np.ndarray], di
     paths = unlabelled_videos(hp.predict or hp.val, hp.videos_root, getattr(hp, "format", "auto")).items
     per_video = max(1, math.ceil(count / max(1, len(paths))))
     clips, skipped = [], 0
-    for item in VideoClips(paths, None, datamodule.clip, num_clips=per_video):
-        if "error" in item:
+    videos = VideoClips(paths, None, datamodule.clip, num_clips=per_video)
+    for item in map(videos.__getitem__, range(len(videos))):  # (iterating the dataset itself never ends: an
+        if "error" in item:                                    # index past the end is an error item, not IndexError)
             skipped += 1
             continue
         clips += [model.normalize(clip).unsqueeze(0).float().numpy() for clip in item["video"]]
