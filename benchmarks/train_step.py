@@ -37,11 +37,11 @@ def resolve(name: str) -> str:
         return name
     import transformers
 
-    from vidclf.models.backbones import hf
+    from vidclf.models.backbones import hf_files
 
     config_class, overrides = HF_ARCHS[name]
     config = getattr(transformers, config_class)(**overrides).to_dict()
-    hf.remember(f"bench/{name}", {"config.json": config})
+    hf_files.remember(f"bench/{name}", {"config.json": config})
     return f"hf:bench/{name}"
 
 

@@ -36,6 +36,7 @@ def main(args=None) -> None:
     for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 is printed escaped, never fatal
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
+    args = sys.argv[1:] if args is None else list(args)
     with redacted_console():  # URLs may carry passwords and signatures: printed without them
         _run(args)
     # After a run with several processes, close the process group while the interpreter is whole:
@@ -47,15 +48,20 @@ def main(args=None) -> None:
 
 
 def _run(args) -> None:
-    """VidclfCLI on `args`; a VidclfError is one line and exit status 2."""
+    """VidclfCLI on `args` (`search`: its own small parser); a VidclfError is one line and exit status 2."""
     try:
+        if args[:1] == ["search"]:  # no model or data to build: ranks an embeddings file
+            from vidclf.commands.search import main as search
+
+            return search(args[1:])
         VidclfCLI(VideoClassifier, VideoDataModule, trainer_class=VidclfTrainer, args=args,
                   parser_class=VidclfParser, save_config_callback=SaveConfig,
                   seed_everything_default=42,
                   trainer_defaults={"default_root_dir": "runs", "callbacks": [DataReport(), RunInfo(), EvalReport(),
                                                                                 TrackerFiles(), RunSummary()]},
                   parser_kwargs={"parser_mode": "omegaconf+", "prog": "vidclf", "allow_abbrev": False,
-                                 "description": "Fine-tune, evaluate, apply and export video classifiers."})
+                                 "description": "Fine-tune, evaluate, apply and export video classifiers "
+                                                 "(and `vidclf search EMBEDDINGS 'words'`: rank embedded videos)."})
     except VidclfError as err:
         if os.environ.get("VIDCLF_DEBUG"):
             raise

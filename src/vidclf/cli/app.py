@@ -19,11 +19,13 @@ from vidclf.data.datamodule import VideoDataModule
 from vidclf.data.unlabelled import UnlabelledVideos
 from vidclf.errors import VidclfError
 from vidclf.io import storage
+from vidclf.models.backbones import get_spec
+from vidclf.models.backbones.words import WORDS_HELP, is_words_model, read_classes
 from vidclf.models.classifier import VideoClassifier
 from vidclf.models.pretraining import MaskedVideoModel
 from vidclf.models.videomae_presets import input_crop, input_frames
 
-OUTSIDE_RUNS = ("predict", "export", "serve", "data")  # subcommands that write no run directory
+OUTSIDE_RUNS = ("predict", "embed", "export", "serve", "data")  # subcommands that write no run directory
 # Epochs when nothing bounds a run (Lightning's own default is 1000): the zoo recipes' fine-tuning
 # schedule, and the pretraining example's.
 MAX_EPOCHS = {"fit": 15, "pretrain": 100}
@@ -35,7 +37,7 @@ class VidclfCLI(LightningCLI):
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
         return {**LightningCLI.subcommands(), "export": {"model", "datamodule"}, "serve": {"model", "datamodule"},
-                "pretrain": {"model", "datamodule"}, "data": {"model", "datamodule"}}
+                "pretrain": {"model", "datamodule"}, "data": {"model", "datamodule"}, "embed": {"model", "datamodule"}}
 
     def _prepare_subcommand_parser(self, klass, subcommand: str, **kwargs):
         """`pretrain` has its own model (a masked-video autoencoder) and data (unlabelled videos)."""
@@ -107,6 +109,8 @@ class VidclfCLI(LightningCLI):
             raise VidclfError(f"--trainer.default_root_dir {root}: run directories are written to local or shared "
                               f"disk; pass a local folder and copy the run afterwards (predict and export "
                               f"--output may be URLs)")
+        if sub != "pretrain":
+            words_first(sub, config)
         trainer = config.trainer
         if sub in MAX_EPOCHS and trainer.get("max_epochs") is None and trainer.get("max_steps", -1) == -1 \
                 and not trainer.get("max_time"):
@@ -150,3 +154,30 @@ class VidclfCLI(LightningCLI):
             checkpoint.save_last = False
             trainer.callbacks.append(last_checkpoint(options))
         return trainer
+
+
+def words_first(sub: str, config) -> None:
+    """--model.classes states the classes of a video-text model: the data takes them (read once, from a
+    list or a file). A subcommand that applies a model needs trained weights: a checkpoint, an export, or
+    a video-text model's pretrained towers with the head its words write."""
+    words = config.model.get("classes")
+    if words is not None and is_words_model(get_spec(config.model.backbone)):
+        names = read_classes(words)
+        given = config.data.get("classes")
+        if given and list(given) != names:
+            raise VidclfError(f"--model.classes {names} and --data.classes {list(given)} differ; give the classes once")
+        config.data.classes = names
+    if sub == "embed" and not config.get("ckpt_path"):
+        if not config.model.get("pretrained"):
+            raise VidclfError("embed needs weights: pass --ckpt_path RUN, or --model.pretrained true for the "
+                              "backbone's published ones")
+        if not config.data.get("classes") and config.model.get("num_classes") is None:
+            config.model.num_classes = 1  # features only: the head is not used
+    applies = sub in ("validate", "test", "predict", "export", "serve")
+    if applies and not config.get("ckpt_path") and not config.get("model_file"):
+        spec = get_spec(config.model.backbone)
+        if not (is_words_model(spec) and config.model.get("pretrained")):
+            raise VidclfError(f"{sub} needs a trained model: pass --ckpt_path RUN (a run folder or checkpoint)"
+                              + (", or --model_file of an export" if sub in ("predict", "serve") else "")
+                              + f"; to classify from words without training, a video-text backbone ({WORDS_HELP}) "
+                                f"with --model.pretrained true and --model.classes")

@@ -131,6 +131,34 @@ class VidclfTrainer(pl.Trainer):
                                 lambda: pr.predict(self, datamodule, run, output, top_k, timeline, window, stride, overwrite),
                                 model_file)
 
+    def embed(self, model: pl.LightningModule, datamodule=None, ckpt_path: Optional[str] = None,
+              output: str = "embeddings.parquet", window: Optional[PositiveFloat] = None,
+              stride: Optional[PositiveFloat] = None, overwrite: bool = False) -> None:
+        """Write one vector per video of --data.predict: the features before the head (views averaged).
+
+        From a checkpoint, or from a backbone's pretrained weights (--model.pretrained true). Rows:
+        path, start, end, status, embedding; a list with start/end gives one per segment, --window one per
+        time window; a file that fails has its row with `error: ...` and no vector. A video-text model
+        also writes its class vectors (--model.classes) to OUTPUT.classes.parquet, and `vidclf search
+        OUTPUT 'words'` ranks the videos by a text.
+
+        Args:
+            ckpt_path: The vidclf checkpoint whose backbone embeds (a run folder: its checkpoints/best.ckpt).
+            output: .parquet (the vectors as a fixed-size list column; pyarrow, pandas, DuckDB read it) or
+                .npy (the vectors of the ok rows, with OUTPUT.csv indexing them).
+            window: Seconds per vector along each video (default: one vector per video or segment).
+            stride: Seconds between window starts. Default: the window length.
+            overwrite: Replace existing output files (otherwise embed refuses to start).
+        """
+        from vidclf.commands.embed import embed
+
+        def run():
+            return pl.Trainer.predict(self, model, datamodule=datamodule, return_predictions=False, ckpt_path=ckpt_path)
+
+        if window is None and stride is not None:
+            window = stride
+        embed(self, model, datamodule, run, output, window, stride, overwrite, ckpt_path or model.hparams.backbone)
+
     def export(self, model: pl.LightningModule, datamodule=None, ckpt_path: Optional[str] = None,
                format: ex.Format = "onnx", output: Optional[str] = None,
                tolerance: NonNegativeFloat = 1e-3, overwrite: bool = False,

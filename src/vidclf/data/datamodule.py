@@ -219,7 +219,8 @@ class VideoDataModule(ClipDataModule):
         if items is None:
             raise VidclfError(f"{name} needs videos; pass --data.{name} PATH")
         if not self.classes:
-            raise VidclfError(f"no class names for {name}: pass --data.train, or --ckpt_path of a trained model")
+            raise VidclfError(f"no class names for {name}: pass --data.train, or --ckpt_path of a trained model "
+                              f"(a video-text model without training: --model.classes)")
         index = {c: i for i, c in enumerate(self.classes)}
         unknown = sorted({label for _, labels in items for label in self._label_set(labels) if label not in index})
         if unknown:

@@ -6,34 +6,40 @@ from typing import Literal, Optional, Union
 
 import pytorch_lightning as pl
 import torch
-from torch import nn
-from torchmetrics import MeanMetric
-from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
 from vidclf.errors import VidclfError
 from vidclf.io.checkpoints import read_checkpoint
-from vidclf.metrics.multilabel import DEFAULT_THRESHOLD, MIN_POSITIVES, ScoreStore, evaluate, tune_thresholds
-from vidclf.metrics.video import video_metrics
+from vidclf.metrics.multilabel import DEFAULT_THRESHOLD, MIN_POSITIVES
 from vidclf.models.backbones import BACKBONES, build_backbone, get_spec, remember_files, short_names_help
+from vidclf.models.backbones.words import check_prompts, check_words, class_words
+from vidclf.models.features import embedding
 from vidclf.models.finetune import apply_finetune, backbone_parts
 from vidclf.models.loss import balanced_class_weights, clip_loss, mixup
+from vidclf.models.measuring import Measured
 from vidclf.models.normalize import Normalize
 from vidclf.models.optim import layered_adamw
 from vidclf.ranges import ClosedUnitInterval, Depth, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Width, store_plain
 from vidclf.seeds import derived_seed
 
 
-class VideoClassifier(pl.LightningModule):
+class VideoClassifier(Measured, pl.LightningModule):
     """Classify video clips with a video backbone fine-tuned to your classes.
 
     Args:
         backbone: Backbone name, one of: {backbones}; or hf:<Hugging Face id or save_pretrained folder>
-            of a VideoMAE, TimeSformer, ViViT or V-JEPA 2 checkpoint, or timm:<timm model name> for an
-            image model run on every frame. Short names: {short}. Sets the clip shape the data uses
-            (read from the checkpoint's own config and preprocessor files for hf:). small3d and small2plus1d
+            of a VideoMAE, TimeSformer, ViViT or V-JEPA 2 checkpoint, or of an X-CLIP, CLIP or SigLIP
+            (2) one, whose text tower writes the head from the class names (zero-shot: predicts without
+            training), or timm:<timm model name> for an image model run on every frame. Short names: {short}.
+            Sets the clip shape the data uses (read from the checkpoint's own config and preprocessor
+            files for hf:). small3d and small2plus1d
             are made for training from scratch on a few hundred videos (`--config from_scratch`).
         num_classes: Number of classes. Default: the number of `class_names`.
         class_names: Class names in index order (set from the training data on the command line).
+        classes: Video-text backbones: the class names in words, a list or a text file (one per line),
+            for predict, validate, test and export without training; with --data.train the same names
+            as its classes. A name's _ and - read as spaces (jumping_jacks: "jumping jacks").
+        prompt: Video-text backbones: the template(s) each class's words go into ({{}}), several averaged.
+            Default: X-CLIP "{{}}", CLIP and SigLIP "a photo of {{}}.".
         multi_label: Several labels per video: a sigmoid per class, binary cross-entropy, mAP (set from
             --data.multi_label on the command line).
         threshold: Multi-label: the probability above which a class is predicted, for every class.
@@ -82,7 +88,8 @@ class VideoClassifier(pl.LightningModule):
                              default_threshold=DEFAULT_THRESHOLD)
 
     def __init__(self, backbone: str = "x3d_xs", num_classes: Optional[PositiveInt] = None,
-                 class_names: Optional[list[str]] = None, multi_label: bool = False,
+                 class_names: Optional[list[str]] = None, classes: Union[list[str], str, None] = None,
+                 prompt: Union[str, list[str], None] = None, multi_label: bool = False,
                  threshold: Optional[ClosedUnitInterval] = None, pretrained: Union[bool, str] = False,
                  width: Optional[Width] = None, depth: Optional[Depth] = None, diff: bool = False,
                  temporal: Literal["mean", "conv"] = "mean",
@@ -96,6 +103,11 @@ class VideoClassifier(pl.LightningModule):
                  finetune: Literal["full", "freeze", "freeze_unfreeze"] = "full", unfreeze_epoch: NonNegativeInt = 1,
                  backbone_lr: NonNegativeFloat = 1.0, layer_decay: ClosedUnitInterval = 1.0, train_bn: bool = False):
         super().__init__()
+        spec = get_spec(backbone)
+        named = check_words(spec, backbone, classes, prompt)
+        if named is not None and class_names not in (None, named):
+            raise VidclfError(f"--model.classes {named} differ from the data's classes {class_names}; give the same names")
+        class_names = class_names or named
         if class_names is None and num_classes is None:
             raise VidclfError("the model needs its classes: pass --data.train, --ckpt_path, or --model.num_classes")
         if class_names is not None and num_classes not in (None, len(class_names)):
@@ -103,11 +115,11 @@ class VideoClassifier(pl.LightningModule):
         if threshold is not None and not multi_label:
             raise VidclfError(f"--model.threshold {threshold}: only multi-label models have class thresholds, and "
                               f"this one gives one class per video; drop the option")
-        self.save_hyperparameters()
+        self.save_hyperparameters(ignore=["classes"])  # class_names holds them (and data.classes has the name)
         store_plain(self)
         self.class_names = list(class_names or (str(i) for i in range(num_classes)))
-        spec = get_spec(backbone)
-        self.net = build_backbone(backbone, len(self.class_names), dropout, pretrained, temporal, width, depth, diff)
+        self.net = build_backbone(backbone, len(self.class_names), dropout, pretrained, temporal, width, depth, diff,
+                                  class_words(self.class_names), check_prompts(prompt))
         self.backbone_files = spec.config  # hf: the checkpoint's config files, kept in every vidclf checkpoint
         # channels_last_3d is for the zoo's 3D convolutions; transformers and per-frame image models run as built
         self.memory_format = torch.channels_last_3d if channels_last and spec.family in ("zoo", "small") else torch.contiguous_format
@@ -119,19 +131,8 @@ class VideoClassifier(pl.LightningModule):
                               f"give one per class, in class order, or `balanced`")
         weights = torch.tensor(class_weights, dtype=torch.float) if isinstance(class_weights, list) else None
         self.register_buffer("class_weight", weights, persistent=False)  # `balanced`: set in setup("fit")
-        stages = ("train", "val", "test")
-        self.metrics = nn.ModuleDict({f"{stage}_loss": MeanMetric() for stage in stages})
-        # counts (true class x predicted class) per video, for the per-class report of validate/test
-        self.confusion = nn.ModuleDict()
-        self.evaluated: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # multi-label: stage -> (probs, targets)
-        if multi_label:
-            # per-class decision thresholds: tuned in fit, saved in checkpoints, used by predict and export
-            self.register_buffer("thresholds", torch.full((k,), DEFAULT_THRESHOLD if threshold is None else threshold))
-            self.metrics.update({f"{stage}_scores": ScoreStore(k) for stage in stages})
-        else:
-            self.metrics.update({f"{stage}_clip": MulticlassAccuracy(k, average="micro") for stage in stages})
-            self.metrics.update({f"{stage}_video": video_metrics(k, prefix=f"{stage}/") for stage in stages})
-            self.confusion.update({stage: MulticlassConfusionMatrix(k) for stage in ("val", "test")})
+        self.build_metrics(k, multi_label, threshold)
+        self.embedding = False  # set by `vidclf embed`: predict returns features instead of scores
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (B, K) for normalised float clips (B, C, T, H, W)."""
@@ -152,12 +153,6 @@ class VideoClassifier(pl.LightningModule):
             return self.probs(logits.mean(1))
         return self.probs(logits).mean(1)
 
-    def active_thresholds(self) -> torch.Tensor:
-        """Multi-label: the per-class thresholds predictions use (--model.threshold, else tuned)."""
-        if self.hparams.threshold is not None:
-            return torch.full_like(self.thresholds, self.hparams.threshold)
-        return self.thresholds
-
     def _step(self, batch: dict, stage: str) -> Optional[torch.Tensor]:
         if "video" not in batch:  # every video of the batch failed to decode (reported by DataReport)
             return None
@@ -173,60 +168,8 @@ class VideoClassifier(pl.LightningModule):
             loss = lam * loss + (1 - lam) * clip_loss(logits.flatten(0, 1), y[partner].repeat_interleave(n, dim=0),
                                                       hp.multi_label, hp.label_smoothing, self.class_weight)
         video_probs = self.video_probs(logits)
-        # epoch loss as a metric: a weighted mean that stays exact under DDP when processes hold unequal
-        # shares (Lightning's own sync_dist mean divides by an integer-averaged batch count)
-        self.metrics[f"{stage}_loss"].update(loss.detach(), weight=b)
-        if train:
-            self.log("train/loss_step", loss, batch_size=b, on_step=True, on_epoch=False, prog_bar=True)
-        self.log(f"{stage}/loss_epoch" if train else f"{stage}/loss", self.metrics[f"{stage}_loss"],
-                 on_step=False, on_epoch=True)
-        if self.hparams.multi_label:  # ranking metrics need every score: computed at the epoch's end
-            self.metrics[f"{stage}_scores"].update(video_probs, y)
-            return loss
-        self.metrics[f"{stage}_clip"](logits.flatten(0, 1), clip_y)
-        self.metrics[f"{stage}_video"](video_probs, y)
-        self.log_dict(self.metrics[f"{stage}_video"], batch_size=b, on_step=False, on_epoch=True)
-        if not train:
-            self.log(f"{stage}/acc_clip", self.metrics[f"{stage}_clip"], batch_size=b, on_epoch=True)
-            self.confusion[stage].update(video_probs, y)
+        self.measure(stage, loss, logits, video_probs, y, clip_y)
         return loss
-
-    def _multi_label_epoch_end(self, stage: str) -> None:
-        """mAP and F1 of the epoch's videos, from every process's scores; after a validation in fit
-        (not the sanity check), first tune the thresholds on them unless --model.threshold is set."""
-        store = self.metrics[f"{stage}_scores"]
-        probs, targets = store.compute()
-        store.reset()
-        if len(probs) == 0:
-            return
-        tuning = (stage == "val" and self.hparams.threshold is None and self.trainer.state.fn == "fit"
-                  and not self.trainer.sanity_checking)
-        if tuning:
-            self.thresholds.copy_(tune_thresholds(probs, targets).to(self.thresholds))
-        self.evaluated[stage] = (probs.cpu(), targets.cpu())
-        metrics, _ = evaluate(probs, targets, self.active_thresholds())
-        for name, value in metrics.items():  # the same value on every process: syncing keeps it
-            self.log(f"{stage}/{name}", value, on_epoch=True, sync_dist=True, prog_bar=name == "mAP")
-
-    def on_validation_epoch_start(self) -> None:
-        if "val" in self.confusion:
-            self.confusion["val"].reset()
-
-    def on_test_epoch_start(self) -> None:
-        if "test" in self.confusion:
-            self.confusion["test"].reset()
-
-    def on_train_epoch_end(self) -> None:
-        if self.hparams.multi_label:
-            self._multi_label_epoch_end("train")
-
-    def on_validation_epoch_end(self) -> None:
-        if self.hparams.multi_label:
-            self._multi_label_epoch_end("val")
-
-    def on_test_epoch_end(self) -> None:
-        if self.hparams.multi_label:
-            self._multi_label_epoch_end("test")
 
     def training_step(self, batch: dict, batch_idx: int):
         return self._step(batch, "train")
@@ -237,8 +180,18 @@ class VideoClassifier(pl.LightningModule):
     def test_step(self, batch: dict, batch_idx: int):
         self._step(batch, "test")
 
+    def clip_embeddings(self, video: torch.Tensor) -> torch.Tensor:
+        """Features before the head (B, N, D) for a uint8 batch of N clips per video (B, N, C, T, H, W)."""
+        b, n = video.shape[:2]
+        x = self.normalize(video.flatten(0, 1)).contiguous(memory_format=self.memory_format)
+        return embedding(self.net, x).view(b, n, -1)
+
     def predict_step(self, batch: dict, batch_idx: int) -> dict:
         out = {"index": batch["index"], "failed": batch["failed"], "warnings": batch["warnings"], "probs": None}
+        if self.embedding:  # vidclf embed: features per view (timeline: per window), combined by its writer
+            out["embeddings"], out["starts"] = (self.clip_embeddings(batch["video"]) if "video" in batch else None,
+                                                batch.get("starts"))
+            return out
         if "starts" in batch:  # timeline: one clip per window; the writer combines windows per video
             out["window_logits"], out["starts"] = self.clip_logits(batch["video"]), batch["starts"]
         elif "video" in batch:
