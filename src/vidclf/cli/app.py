@@ -20,7 +20,7 @@ from vidclf.data.unlabelled import UnlabelledVideos
 from vidclf.errors import VidclfError
 from vidclf.io import storage
 from vidclf.models.backbones import get_spec
-from vidclf.models.backbones.words import WORDS_HELP, is_words_model, read_classes
+from vidclf.models.backbones.words import WORDS_HELP, check_words, is_words_model
 from vidclf.models.classifier import VideoClassifier
 from vidclf.models.pretraining import MaskedVideoModel
 from vidclf.models.videomae_presets import input_crop, input_frames
@@ -160,9 +160,9 @@ def words_first(sub: str, config) -> None:
     """--model.classes states the classes of a video-text model: the data takes them (read once, from a
     list or a file). A subcommand that applies a model needs trained weights: a checkpoint, an export, or
     a video-text model's pretrained towers with the head its words write."""
-    words = config.model.get("classes")
-    if words is not None and is_words_model(get_spec(config.model.backbone)):
-        names = read_classes(words)
+    backbone = config.model.backbone
+    names = check_words(get_spec(backbone), backbone, config.model.get("classes"), config.model.get("prompt"))
+    if names is not None:
         given = config.data.get("classes")
         if given and list(given) != names:
             raise VidclfError(f"--model.classes {names} and --data.classes {list(given)} differ; give the classes once")

@@ -27,6 +27,7 @@ from vidclf.io import storage
 from vidclf.io.checkpoints import load_weights, sha256
 from vidclf.io.files import check_output, write_json
 from vidclf.models.backbones import get_spec
+from vidclf.models.features import class_vectors
 from vidclf.runtimes.convert import openvino_model, write_onnx
 from vidclf.runtimes.engines import OPENVINO_PRECISION, open_engine
 from vidclf.runtimes.quantize import onnx_int8, openvino_int8
@@ -112,7 +113,9 @@ def sidecar(backbone: str, class_names: list[str], clip: ClipSettings, checkpoin
         # how `vidclf predict` scores a whole video: clips spread evenly over it (start times
         # (duration - clip_seconds) * i / (num_clips - 1)), crops per clip, views combined by `aggregate`
         "video": {**views, "clip_seconds": clip.seconds},
-        "source_checkpoint": {"path": str(checkpoint), "sha256": sha256(checkpoint)},
+        # zero-shot (no checkpoint): the video-text model and its words
+        "source_checkpoint": {"path": str(checkpoint), "sha256": sha256(checkpoint)} if checkpoint else
+        {"path": backbone, "sha256": None, "zero_shot": True},
     }
 
 
@@ -131,15 +134,18 @@ def export(model, datamodule, ckpt_path: Optional[str], fmt: Format, output: Opt
     """Write the model of `ckpt_path` as `fmt` at `precision` with its sidecar, run it at another batch
     size and compare with the checkpoint's logits; a reduced precision is also measured against the
     checkpoint on --data.val. Nothing is written when a check fails. Returns the sidecar."""
-    if not ckpt_path:
+    if not ckpt_path and class_vectors(model.net) is None:  # a video-text model's words wrote its head
         raise VidclfError("export needs a trained model; pass --ckpt_path RUN/checkpoints/best.ckpt")
     check_export_precision(fmt, precision, datamodule)
-    run = ckpt_path.rsplit("/", 2)[0] if storage.is_remote(ckpt_path) else str(Path(ckpt_path).parent.parent)
-    output = output or f"{run}/model{SUFFIX[fmt]}"
+    if ckpt_path:
+        run = ckpt_path.rsplit("/", 2)[0] if storage.is_remote(ckpt_path) else str(Path(ckpt_path).parent.parent)
+    output = output or (f"{run}/model{SUFFIX[fmt]}" if ckpt_path else f"model{SUFFIX[fmt]}")
     info_path = f"{output}.json"
     check_output(output, overwrite)
     check_output(info_path, overwrite)
-    load_weights(model, ckpt_path)
+    if ckpt_path:
+        load_weights(model, ckpt_path)
+    model.eval()
     clip_x, source = _sample_clip(model, datamodule)
     x = torch.cat([clip_x, clip_x.flip(-1)])  # a batch of 2, so the batch axis stays dynamic
     with torch.no_grad():

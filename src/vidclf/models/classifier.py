@@ -232,6 +232,14 @@ class VideoClassifier(Measured, pl.LightningModule):
         if self.backbone_files:  # what an hf: backbone is, so the checkpoint alone rebuilds it
             checkpoint[BACKBONE_FILES] = self.backbone_files
 
+    def save_plain(self, path: str) -> None:
+        """This model as it is, as a checkpoint any command loads (hyperparameters, weights, backbone
+        files): a zero-shot model built from words, for serve's workers."""
+        checkpoint = {"hyper_parameters": {k: v for k, v in self.hparams.items() if not k.startswith("_")},
+                      "state_dict": self.state_dict()}
+        self.on_save_checkpoint(checkpoint)
+        torch.save(checkpoint, path)
+
     @classmethod
     def load_from_checkpoint(cls, checkpoint_path, map_location=None, strict: bool = True, **overrides):
         """Load a trained classifier; its weights come from the checkpoint (read once), so nothing is

@@ -22,6 +22,7 @@ from vidclf.commands.predict import views
 from vidclf.cores import core_count
 from vidclf.errors import VidclfError
 from vidclf.io.checkpoints import load_weights
+from vidclf.models.features import class_vectors
 
 HOSTS = ("127.0.0.1", "0.0.0.0", "::")  # what LitServe binds: loopback, or every interface
 
@@ -37,7 +38,8 @@ def serve(trainer, model, datamodule, ckpt_path: Optional[str], host: str, port:
     from vidclf.runtimes.model_file import take_sidecar
     from vidclf.runtimes.swap import convert
 
-    if not ckpt_path and not model_file:
+    zero_shot = not ckpt_path and not model_file and class_vectors(model.net) is not None  # a head from words
+    if not ckpt_path and not model_file and not zero_shot:
         raise VidclfError("serve needs a trained model; pass --ckpt_path RUN/checkpoints/best.ckpt (or --model_file "
                           "model.xml of vidclf export)")
     check_address(host, port)
@@ -48,7 +50,8 @@ def serve(trainer, model, datamodule, ckpt_path: Optional[str], host: str, port:
     if model_file:  # the sidecar's thresholds and the file's runtime, for the model card
         runtime, precision = take_sidecar(model, model_file), "as exported"
     else:
-        load_weights(model, ckpt_path)  # the thresholds the workers will use, for the model card
+        if ckpt_path:
+            load_weights(model, ckpt_path)  # the thresholds the workers will use, for the model card
         asked, runtime = runtime, choose(runtime, "cuda" if gpu else "cpu")
         check_precision(runtime, precision)
         if runtime != "torch" and convert(model, clip, runtime, asked, precision) is None:  # converted once, here:
@@ -56,10 +59,14 @@ def serve(trainer, model, datamodule, ckpt_path: Optional[str], host: str, port:
     thresholds = model.active_thresholds().tolist() if hp.multi_label else None
     scoring = views(model, datamodule)
     batching = {"max_batch_size": max_batch_size, "batch_timeout": batch_timeout, "workers": workers}
+    upload_dir = make_upload_dir()
+    if zero_shot:  # the workers load the model as built here, from a checkpoint removed with the upload folder
+        ckpt_path = os.path.join(upload_dir, ".zero_shot.ckpt")
+        model.save_plain(ckpt_path)
     info = model_card(model, clip, model_file or ckpt_path, scoring, batching, thresholds,
                       "model_file_sha256" if model_file else "checkpoint_sha256")
     info["runtime"] = {"name": runtime, "precision": precision}
-    upload_dir = make_upload_dir()
+    info["zero_shot"] = zero_shot  # the head from --model.classes, no training
     threads = decode_threads or core_count()
     api = VideoAPI(ckpt_path, {"aggregate": hp.aggregate, "threshold": hp.threshold}, clip,
                    upload_dir, top_k, threads, max_batch_size, batch_timeout, runtime, precision,
