@@ -262,3 +262,45 @@ def test_serve_a_zero_shot_model_without_a_checkpoint(words_models, tiny_data, t
         code, output = server.stop()
     assert code == 0, output[-2000:]
     assert not list((tmp_path / "serve").glob("vidclf-uploads-*"))  # the zero-shot checkpoint went with it
+
+
+@pytest.fixture(scope="module")
+def videomae(tmp_path_factory) -> Path:
+    from tiny_models import tiny_hf
+
+    return tiny_hf("videomae", tmp_path_factory.mktemp("videomae") / "videomae")
+
+
+def test_a_probe_on_cached_features_equals_the_uncached_run(videomae, tiny_data, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    fit = ["fit", *QUIET, "--model.backbone", f"hf:{videomae}", "--model.pretrained", "true", "--model.finetune",
+           "freeze", "--model.lr", "0.01", "--data.train", tiny_data / "train", "--data.val", tiny_data / "val", *VIEW,
+           "--trainer.max_epochs", "3"]
+    assert vidclf(*fit, "--trainer.default_root_dir", tmp_path / "plain") == 0
+    capsys.readouterr()
+    assert vidclf(*fit, "--data.feature_views", "3", "--trainer.default_root_dir", tmp_path / "cached") == 0
+    said = capsys.readouterr().err
+    assert "features of 12 train videos x 3 views: 12 videos computed, 0 from the cache" in said
+    assert "features of 15 val videos: 15 videos computed" in said
+    plain, cached = (torch.load(tmp_path / run / "version_0" / "checkpoints" / "last.ckpt", weights_only=False)
+                     for run in ("plain", "cached"))
+    for key in ("net.model.classifier.1.weight", "net.model.classifier.1.bias"):
+        torch.testing.assert_close(cached["state_dict"][key], plain["state_dict"][key], atol=1e-5, rtol=1e-4)
+    metrics = [read_csv(tmp_path / run / "version_0" / "metrics.csv") for run in ("plain", "cached")]
+    losses = [[float(r["val/loss"]) for r in rows if r.get("val/loss")] for rows in metrics]
+    assert len(losses[0]) == 3 and losses[1] == pytest.approx(losses[0], abs=1e-5)
+    # a second run reads every feature from the cache
+    assert vidclf(*fit, "--data.feature_views", "3", "--trainer.default_root_dir", tmp_path / "again") == 0
+    assert "12 train videos x 3 views: 0 videos computed, 12 from the cache" in capsys.readouterr().err
+
+
+def test_the_feature_cache_refuses_what_it_cannot_serve(words_models, tiny_data, tmp_path, capsys):
+    data = ["--data.train", tiny_data / "train", *VIEW, "--data.feature_views", "2", "--trainer.max_epochs", "1",
+            "--trainer.default_root_dir", tmp_path]
+    cases = [([*TINY, "--model.pretrained", "false"], "add --model.finetune freeze"),
+             ([*zero_shot(words_models["xclip"]), "--model.finetune", "freeze"], "more than one layer")]
+    for options, message in cases:
+        capsys.readouterr()
+        assert vidclf("fit", *QUIET, *options, *data) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1, err

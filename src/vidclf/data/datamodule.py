@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader
 from vidclf.data.clip_module import ClipDataModule
 from vidclf.data.clips import ClipSettings
 from vidclf.data.datasets import VideoClips, VideoWindows
+from vidclf.data.feature_cache import serve_features
 from vidclf.data.sampler import balanced_weights
 from vidclf.data.sources import has_split, labelled_videos, unlabelled_videos
 from vidclf.data.sources.formats import NAMES as FORMAT_NAMES
@@ -92,6 +93,10 @@ class VideoDataModule(ClipDataModule):
             memory, found by a short search before training (`vidclf fit --batch_size_max`), saved in
             the run's config.yaml and checkpoints.
         num_workers: Decoding worker processes.
+        feature_views: Probes in seconds (fit with --model.finetune freeze): the frozen backbone's features
+            of each training video under this many augmented views, and of each validation video, are
+            computed once and cached in ~/.cache/vidclf/features (by file, settings and weights); epoch e
+            trains the head on view e mod K without decoding. With K >= epochs it equals an uncached run.
     """
 
     def __init__(self, train: Optional[str] = None, val: Optional[str] = None, test: Optional[str] = None,
@@ -107,7 +112,8 @@ class VideoDataModule(ClipDataModule):
                  train_resize: Optional[tuple[PositiveInt, PositiveInt]] = None,
                  num_clips: PositiveInt = 5, num_crops: Literal[1, 3] = 1, hflip: bool = True,
                  train_clips: PositiveInt = 1, sampler: Literal["shuffle", "balanced"] = "shuffle",
-                 batch_size: Union[PositiveInt, Literal["auto"]] = 8, num_workers: NonNegativeInt = 2):
+                 batch_size: Union[PositiveInt, Literal["auto"]] = 8, num_workers: NonNegativeInt = 2,
+                 feature_views: Optional[PositiveInt] = None):
         super().__init__()
         self.save_hyperparameters()
         self._keep_options()
@@ -246,9 +252,20 @@ class VideoDataModule(ClipDataModule):
         return labels if isinstance(labels, tuple) else (labels,)
 
     def train_dataloader(self) -> DataLoader:
+        if self.hparams.feature_views:
+            serve_features(self, "train")
+        return self._loader("train", self.train_sampler())
+
+    def train_sampler(self):
+        """The training order: each epoch's (epoch, video, draw) keys."""
         labels = self.datasets["train"].labels
         weights = balanced_weights(labels) if self.hparams.sampler == "balanced" else None
-        return self._loader("train", self._epoch_sampler(len(labels), weights))
+        return self._epoch_sampler(len(labels), weights)
+
+    def val_dataloader(self):
+        if self.hparams.feature_views and "val" in self.datasets and self.trainer.state.fn == "fit":
+            serve_features(self, "val")
+        return super().val_dataloader()
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test")

@@ -12,7 +12,7 @@ from vidclf.io.checkpoints import read_checkpoint
 from vidclf.metrics.multilabel import DEFAULT_THRESHOLD, MIN_POSITIVES
 from vidclf.models.backbones import BACKBONES, build_backbone, get_spec, remember_files, short_names_help
 from vidclf.models.backbones.words import check_prompts, check_words, class_words
-from vidclf.models.features import embedding
+from vidclf.models.features import embedding, head_logits
 from vidclf.models.finetune import apply_finetune, backbone_parts
 from vidclf.models.loss import balanced_class_weights, clip_loss, mixup
 from vidclf.models.measuring import Measured
@@ -154,13 +154,14 @@ class VideoClassifier(Measured, pl.LightningModule):
         return self.probs(logits).mean(1)
 
     def _step(self, batch: dict, stage: str) -> Optional[torch.Tensor]:
-        if "video" not in batch:  # every video of the batch failed to decode (reported by DataReport)
+        if "video" not in batch and "features" not in batch:  # every video of the batch failed (see DataReport)
             return None
-        hp, train, video, y = self.hparams, stage == "train", batch["video"], batch["label"]
+        hp, train, video, y = self.hparams, stage == "train", batch.get("video"), batch["label"]
         partner, lam = None, 1.0
         if train and hp.mixup > 0:
             video, partner, lam = mixup(video, hp.mixup)
-        logits = self.clip_logits(video)
+        # cached features of a frozen backbone (--data.feature_views): the head alone
+        logits = head_logits(self.net, batch["features"]) if video is None else self.clip_logits(video)
         b, n = logits.shape[:2]
         clip_y = y.repeat_interleave(n, dim=0)
         loss = clip_loss(logits.flatten(0, 1), clip_y, hp.multi_label, hp.label_smoothing, self.class_weight)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from vidclf.errors import VidclfError
 from vidclf.models.backbones import classifier
 
 SCORING = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -37,3 +38,27 @@ def class_vectors(net: nn.Module) -> torch.Tensor | None:
     head = net.head
     weight = head.text if hasattr(head, "text") else [m for m in head.modules() if isinstance(m, nn.Linear)][-1].weight
     return nn.functional.normalize(weight.detach().float(), dim=-1)
+
+
+def linear_head(net: nn.Module) -> tuple[list[nn.Module], nn.Module]:
+    """The head as (dropouts, scoring layer) when it is one layer over the pooled features (what a probe on
+    cached features trains); one line for heads that need more (X-CLIP, an attentive pooler, a temporal
+    convolution)."""
+    last = [m for m in classifier(net).modules() if isinstance(m, SCORING)][-1]
+    extra = [m for m in classifier(net).modules() if m is not last and any(True for _ in m.parameters(recurse=False))]
+    for module in net.modules():
+        if not extra and isinstance(module, nn.Sequential) and len(module) and module[-1] is last:
+            if all(isinstance(m, (nn.Dropout, nn.Identity)) for m in list(module)[:-1]):
+                return [m for m in module if isinstance(m, nn.Dropout)], last
+    kinds = sorted({type(m).__name__ for m in extra}) or [type(last).__name__]
+    raise VidclfError(f"--data.feature_views: this head is more than one layer over a pooled vector ({', '.join(kinds)}); "
+                      f"train it without the feature cache")
+
+
+def head_logits(net: nn.Module, features: torch.Tensor) -> torch.Tensor:
+    """The head's logits (..., K) for features (..., D) of `embedding`: its dropout, then its scoring layer
+    (a convolution's 1x1 kernel as a matrix)."""
+    dropouts, last = linear_head(net)
+    for dropout in dropouts:
+        features = dropout(features)
+    return nn.functional.linear(features, last.weight.flatten(1), last.bias)
