@@ -157,8 +157,16 @@ def test_embed_writes_every_input_with_its_status(trained, tiny_data, tmp_path):
     ckpt = trained / "checkpoints" / "best.ckpt"
     out = tmp_path / "emb.parquet"
     assert vidclf("embed", *QUIET, "--ckpt_path", ckpt, "--data.predict", videos, "--output", out,
-                  "--data.num_workers", "0") == 0
+                  "--data.num_workers", "0", "--runtime", "torch") == 0
     table = pq.read_table(out)
+    for runtime in ("openvino", "onnxruntime"):  # the features converted: the same vectors
+        assert vidclf("embed", *QUIET, "--ckpt_path", ckpt, "--data.predict", videos, "--output",
+                      tmp_path / f"{runtime}.parquet", "--data.num_workers", "0", "--runtime", runtime) == 0
+        other = pq.read_table(tmp_path / f"{runtime}.parquet").to_pylist()
+        assert [r["status"] for r in other] == table.column("status").to_pylist()
+        for mine, theirs in zip(table.to_pylist(), other):
+            if mine["embedding"] is not None:
+                assert theirs["embedding"] == pytest.approx(mine["embedding"], abs=1e-4)
     rows = table.to_pylist()
     assert len(rows) == 7 and str(table.schema.field("embedding").type).startswith("fixed_size_list<element: float>")
     status = {Path(r["path"]).name: r["status"] for r in rows}
@@ -244,13 +252,14 @@ def test_bad_words_are_one_line(words_models, trained, tiny_data, tmp_path, caps
 
 
 @pytest.mark.slow
-def test_serve_a_zero_shot_model_without_a_checkpoint(words_models, tiny_data, tmp_path):
+def test_serve_a_zero_shot_model_without_a_checkpoint(words_models, tiny_data, tmp_path, tmp_path_factory):
     from test_serve import Server, post
 
     model = zero_shot(words_models["xclip"], "--model.classes", CLASSES)
     rows = {Path(r["path"]).name: r for r in predict_rows(None, tiny_data / "val" / "sideways", tmp_path / "p.csv",
                                                           *model, "--runtime", "torch")}
-    server = Server(None, tmp_path / "serve", *model, "--data.num_workers", "0")
+    folder = tmp_path_factory.mktemp("zs")  # a short TMPDIR: its multiprocessing sockets live there
+    server = Server(None, folder, *model, "--data.num_workers", "0")
     try:
         info = json.loads(__import__("urllib.request").request.urlopen(f"{server.url}/info", timeout=10).read())
         assert info["classes"] == ["falling", "rising", "sideways"] and info["zero_shot"] is True
@@ -261,7 +270,7 @@ def test_serve_a_zero_shot_model_without_a_checkpoint(words_models, tiny_data, t
     finally:
         code, output = server.stop()
     assert code == 0, output[-2000:]
-    assert not list((tmp_path / "serve").glob("vidclf-uploads-*"))  # the zero-shot checkpoint went with it
+    assert not list(folder.glob("vidclf-uploads-*"))  # the zero-shot checkpoint went with it
 
 
 @pytest.fixture(scope="module")

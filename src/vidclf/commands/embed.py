@@ -19,7 +19,9 @@ from vidclf.data.segments import split
 from vidclf.errors import VidclfError
 from vidclf.io import storage
 from vidclf.io.files import check_output, write_rows
-from vidclf.models.features import class_vectors
+from vidclf.models.features import Embedded, Embedder, class_vectors
+from vidclf.runtimes import check_precision, choose
+from vidclf.runtimes.swap import runtime_net
 from vidclf.version import __version__
 
 FORMATS = (".parquet", ".npy")
@@ -40,7 +42,7 @@ def classes_file(output: str) -> str:
 
 
 def embed(trainer, model, datamodule, run: Callable[[], object], output: str, window: Optional[float],
-          stride: Optional[float], overwrite: bool, source: str) -> None:
+          stride: Optional[float], overwrite: bool, source: str, runtime: str = "torch", precision: str = "fp32") -> None:
     """Check the outputs, then `run` Lightning's predict loop with the model giving features."""
     files = outputs(output)
     words = class_vectors(model.net) is not None and model.hparams.get("class_names") is not None
@@ -49,7 +51,8 @@ def embed(trainer, model, datamodule, run: Callable[[], object], output: str, wi
     if window is not None or stride is not None:
         datamodule.timeline = (window, stride)
     model.embedding = True
-    writer = EmbeddingWriter(output, source)
+    check_precision(runtime, precision)
+    writer = EmbeddingWriter(output, source, runtime, precision)
     trainer.callbacks.append(writer)
     try:
         run()
@@ -62,10 +65,12 @@ class EmbeddingWriter(pl.Callback):
     """Rows (path, start, end, status, embedding) in input order: a video's views averaged into one
     vector; a timeline's windows one row each; a file that failed `error: ...` and no vector."""
 
-    def __init__(self, output: str, source: str):
-        self.output, self.source = output, source
+    def __init__(self, output: str, source: str, runtime: str = "torch", precision: str = "fp32"):
+        self.output, self.source, self.runtime, self.precision = output, source, runtime, precision
+        self.kept = None
 
     def on_predict_start(self, trainer, pl_module) -> None:
+        self._swap_in(trainer, pl_module)
         self.started = time.perf_counter()
         self.vectors: dict[int, list[tuple[Optional[float], torch.Tensor]]] = defaultdict(list)
         self.failed: dict[int, str] = {}
@@ -82,7 +87,26 @@ class EmbeddingWriter(pl.Callback):
             else:
                 self.vectors[index] += list(zip(outputs["starts"][row].tolist(), vectors[row]))
 
+    def _swap_in(self, trainer, model) -> None:
+        """The features computed in `runtime` (converted once, cached as predict's models are)."""
+        runtime = choose(self.runtime, model.device.type)
+        if runtime == "torch":
+            print(f"vidclf: runtime torch ({model.device.type}, {torch.get_num_threads()} threads)", file=sys.stderr)
+            return
+        clip = trainer.datamodule.clip
+        try:
+            engine = runtime_net(Embedder(model.net), (3, clip.frames, clip.crop, clip.crop), runtime, self.precision)
+        except VidclfError as err:
+            if self.runtime != "auto":
+                raise
+            print(f"vidclf: runtime torch: {model.hparams.backbone}: {err}", file=sys.stderr)
+            return
+        self.kept, model.net = model.net, Embedded(engine)
+        print(f"vidclf: runtime {runtime} at {self.precision} ({torch.get_num_threads()} threads)", file=sys.stderr)
+
     def on_predict_end(self, trainer, pl_module) -> None:
+        if self.kept is not None:
+            pl_module.net, self.kept = self.kept, None
         if trainer.world_size > 1:
             shares = [None] * trainer.world_size
             torch.distributed.all_gather_object(shares, (dict(self.vectors), self.failed))

@@ -25,9 +25,31 @@ def embedding(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
     finally:
         handle.remove()
     features = seen[-1]
-    if isinstance(last, nn.Linear):  # features last: (B, ..., D)
-        return features.reshape(len(x), -1, features.shape[-1]).mean(1)
+    if isinstance(last, nn.Linear):  # features last: (B, ..., D) (no batch size as a number: exports stay dynamic)
+        return features.flatten(1, -2).mean(1) if features.dim() > 2 else features
     return features.flatten(2).mean(-1)  # a convolution's: (B, D, ...)
+
+
+class Embedder(nn.Module):
+    """A network's features as its output (B, D): what a runtime converts for `vidclf embed`."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return embedding(self.net, x)
+
+
+class Embedded(nn.Module):
+    """Stands in for a network whose features another runtime computes (`engine`: clips -> features)."""
+
+    def __init__(self, engine: nn.Module):
+        super().__init__()
+        self.engine = engine
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.engine(x)
 
 
 def class_vectors(net: nn.Module) -> torch.Tensor | None:
