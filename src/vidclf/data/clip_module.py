@@ -15,6 +15,7 @@ from vidclf.cores import compute_threads
 from vidclf.data.cache import FrameCache
 from vidclf.data.collate import collate
 from vidclf.data.datasets import VideoClips, VideoWindows
+from vidclf.data.feature_cache import FeatureClips
 from vidclf.data.sampler import EpochSampler
 from vidclf.data.scan import scan
 from vidclf.errors import VidclfError
@@ -86,7 +87,8 @@ class ClipDataModule(pl.LightningDataModule):
         print(f"vidclf: {count} {said}, e.g. {first} (all in RUN/data_report.csv)")
 
     def _loader(self, name: str, sampler: Optional[Sampler] = None) -> DataLoader:
-        workers = self.hparams.num_workers
+        # cached features are in memory already: worker processes would only cost their start
+        workers = 0 if isinstance(self.datasets[name], FeatureClips) else self.hparams.num_workers
         # a timeline item already holds up to 16 clips of one video
         batch_size = 1 if isinstance(self.datasets[name], VideoWindows) else self.hparams.batch_size
         if batch_size == "auto":
