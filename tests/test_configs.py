@@ -11,15 +11,16 @@ import pytest
 import torch
 
 from conftest import QUIET, read_csv, vidclf
-from tiny_models import tiny_hf, tiny_timm_weights
+from tiny_models import tiny_hf, tiny_timm_weights, tiny_words
 from vidclf.models.backbones import get_spec
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 LIGHT = {"demo.yaml", "recipes/from_scratch.yaml", "recipes/x3d_s.yaml", "recipes/efficient_x3d_xs.yaml",
          "recipes/videomae_b.yaml", "recipes/timesformer_b.yaml", "recipes/vivit_b.yaml", "recipes/vjepa2_l.yaml",
-         "recipes/tsn_convnext_t.yaml"}
+         "recipes/tsn_convnext_t.yaml", "recipes/siglip2_b16_probe.yaml", "recipes/xclip_b32.yaml"}
 # Recipes of the other families run on a tiny model of the same architecture, from a local folder / file.
 TINY_HF = {"videomae_b": "videomae", "timesformer_b": "timesformer", "vivit_b": "vivit", "vjepa2_l": "vjepa2"}
+TINY_WORDS = {"siglip2_b16": "siglip", "xclip_b32": "xclip"}  # video-text models, with a tokenizer
 TWO_STEP = {"recipes/pretrain_then_finetune_small.yaml"}  # pretrain: and fit: sections (tests/test_pretrain.py)
 TRACKERS = {"trackers/mlflow.yaml", "trackers/wandb.yaml"}  # they write into the working folder: tests/test_trackers.py
 # trainer/ddp.yaml starts two processes (20 s): slow, like the DDP test of tests/test_training.py
@@ -42,7 +43,7 @@ def local_weights(backbone: str, folder: Path) -> Path:
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_config_runs_a_step(name, tiny_data, tmp_path):
+def test_config_runs_a_step(name, tiny_data, tmp_path, monkeypatch):
     config = CONFIGS / name
     base = [] if name.startswith(("recipes/", "demo")) else ["--config", CONFIGS / "demo.yaml"]
     args = ["fit", *base, "--config", config, *QUIET, *STEP, "--data.train", tiny_data / "train",
@@ -53,6 +54,9 @@ def test_config_runs_a_step(name, tiny_data, tmp_path):
     backbone = next((line.split(":")[1].split("#")[0].strip() for line in text.splitlines() if "backbone:" in line), None)
     if backbone in TINY_HF:  # pretrained: true loads the tiny checkpoint the way a hub download loads
         args += ["--model.backbone", f"hf:{tiny_hf(TINY_HF[backbone], tmp_path / 'hf')}"]
+    elif backbone in TINY_WORDS:
+        args += ["--model.backbone", f"hf:{tiny_words(TINY_WORDS[backbone], tmp_path / 'words')}"]
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the feature cache
     elif backbone and backbone.startswith("tsn_"):
         args += ["--model.backbone", "timm:test_convnext",
                  "--model.pretrained", tiny_timm_weights("test_convnext", tmp_path / "test_convnext.pth")]

@@ -17,8 +17,8 @@ REPO = Path(__file__).resolve().parents[1]
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
 # options set from other options by the CLI's links (cli/app.py), so not in --help
 LINKED = {sub: {"--model.class_names", "--model.multi_label", "--data.backbone"} for sub in
-          ("fit", "validate", "test", "predict", "export", "serve", "data")} | {"pretrain": {"--data.frames", "--data.crop"}}
-SUBCOMMANDS = ("fit", "validate", "test", "predict", "export", "serve", "pretrain", "data")
+          ("fit", "validate", "test", "predict", "embed", "export", "serve", "data")} | {"pretrain": {"--data.frames", "--data.crop"}}
+SUBCOMMANDS = ("fit", "validate", "test", "predict", "embed", "export", "serve", "pretrain", "data")
 
 
 def shown_commands() -> list[tuple[str, list[str]]]:
@@ -40,8 +40,8 @@ COMMANDS = shown_commands()
 
 
 def test_the_docs_show_commands_of_every_kind():
-    assert {argv[0] for _, argv in COMMANDS} >= {"fit", "validate", "test", "predict", "export", "serve", "data",
-                                                  "pretrain"}
+    assert {argv[0] for _, argv in COMMANDS} >= {"fit", "validate", "test", "predict", "embed", "export", "serve",
+                                                  "data", "pretrain"}
 
 
 @pytest.mark.parametrize("argv", [argv for _, argv in COMMANDS], ids=[where for where, _ in COMMANDS])

@@ -17,6 +17,7 @@ from tiny_models import tiny_words
 
 CLASSES = "[falling, rising, sideways]"
 VIEW = ["--data.num_clips", "2", "--data.batch_size", "4", "--data.num_workers", "0"]
+ONE_VIEW = [*VIEW, "--data.num_clips", "1"]  # a kNN vote on a video's one embedding (views would average votes)
 
 
 @pytest.fixture(scope="module")
@@ -274,17 +275,22 @@ def test_serve_a_zero_shot_model_without_a_checkpoint(words_models, tiny_data, t
 
 
 @pytest.fixture(scope="module")
-def videomae(tmp_path_factory) -> Path:
+def probe_models(tmp_path_factory, words_models) -> dict[str, Path]:
     from tiny_models import tiny_hf
 
-    return tiny_hf("videomae", tmp_path_factory.mktemp("videomae") / "videomae")
+    root = tmp_path_factory.mktemp("probes")
+    return {"videomae": tiny_hf("videomae", root / "videomae"), "vjepa2": tiny_hf("vjepa2", root / "vjepa2"),
+            "xclip": words_models["xclip"]}
 
 
-def test_a_probe_on_cached_features_equals_the_uncached_run(videomae, tiny_data, tmp_path, monkeypatch, capsys):
+# a linear head over pooled features, an attentive pooler over the encoder's tokens, X-CLIP's pair
+@pytest.mark.parametrize("kind", ["videomae", "vjepa2", "xclip"])
+def test_a_probe_on_cached_features_equals_the_uncached_run(kind, probe_models, tiny_data, tmp_path, monkeypatch,
+                                                           capsys):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    fit = ["fit", *QUIET, "--model.backbone", f"hf:{videomae}", "--model.pretrained", "true", "--model.finetune",
-           "freeze", "--model.lr", "0.01", "--data.train", tiny_data / "train", "--data.val", tiny_data / "val", *VIEW,
-           "--trainer.max_epochs", "3"]
+    fit = ["fit", *QUIET, "--model.backbone", f"hf:{probe_models[kind]}", "--model.pretrained", "true",
+           "--model.finetune", "freeze", "--model.lr", "0.01", "--data.train", tiny_data / "train", "--data.val",
+           tiny_data / "val", *VIEW, "--trainer.max_epochs", "3"]
     assert vidclf(*fit, "--trainer.default_root_dir", tmp_path / "plain") == 0
     capsys.readouterr()
     assert vidclf(*fit, "--data.feature_views", "3", "--trainer.default_root_dir", tmp_path / "cached") == 0
@@ -293,23 +299,73 @@ def test_a_probe_on_cached_features_equals_the_uncached_run(videomae, tiny_data,
     assert "features of 15 val videos: 15 videos computed" in said
     plain, cached = (torch.load(tmp_path / run / "version_0" / "checkpoints" / "last.ckpt", weights_only=False)
                      for run in ("plain", "cached"))
-    for key in ("net.model.classifier.1.weight", "net.model.classifier.1.bias"):
-        torch.testing.assert_close(cached["state_dict"][key], plain["state_dict"][key], atol=1e-5, rtol=1e-4)
+    for key, value in plain["state_dict"].items():
+        torch.testing.assert_close(cached["state_dict"][key], value, atol=1e-5, rtol=1e-4)
     metrics = [read_csv(tmp_path / run / "version_0" / "metrics.csv") for run in ("plain", "cached")]
     losses = [[float(r["val/loss"]) for r in rows if r.get("val/loss")] for rows in metrics]
-    assert len(losses[0]) == 3 and losses[1] == pytest.approx(losses[0], abs=1e-5)
-    # a second run reads every feature from the cache
-    assert vidclf(*fit, "--data.feature_views", "3", "--trainer.default_root_dir", tmp_path / "again") == 0
-    assert "12 train videos x 3 views: 0 videos computed, 12 from the cache" in capsys.readouterr().err
+    assert len(set(losses[0])) == 3 and losses[1] == pytest.approx(losses[0], abs=1e-5)  # the head moved
+    if kind == "videomae":  # a second run reads every feature from the cache
+        assert vidclf(*fit, "--data.feature_views", "3", "--trainer.default_root_dir", tmp_path / "again") == 0
+        assert "12 train videos x 3 views: 0 videos computed, 12 from the cache" in capsys.readouterr().err
 
 
-def test_the_feature_cache_refuses_what_it_cannot_serve(words_models, tiny_data, tmp_path, capsys):
+def test_a_knn_head_votes_with_the_cached_training_features(probe_models, trained, tiny_data, tmp_path, monkeypatch,
+                                                           capsys):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    root = tmp_path / "runs"
+    assert vidclf("fit", *QUIET, "--model.backbone", f"hf:{probe_models['videomae']}", "--model.pretrained", "true",
+                  "--model.finetune", "freeze", "--model.head", "knn", "--model.knn_k", "5", "--data.train",
+                  tiny_data / "train", "--data.val", tiny_data / "val", *VIEW, "--data.feature_views", "2",
+                  "--trainer.max_epochs", "1", "--trainer.default_root_dir", root) == 0
+    assert "knn head: 24 training features stored, 5 neighbours vote" in capsys.readouterr().out
+    ckpt = root / "version_0" / "checkpoints" / "best.ckpt"
+    # the vote by hand: the 5 nearest cached training features, weighted by exp(cosine / 0.07)
+    state = torch.load(ckpt, weights_only=False)["state_dict"]
+    bank, targets = state["net.model.classifier.1.bank"], state["net.model.classifier.1.targets"]
+    assert bank.shape[0] == 24 and targets.sum(0).tolist() == [8.0, 8.0, 8.0]
+    videos = tiny_data / "val" / "rising"
+    assert vidclf("embed", *QUIET, "--ckpt_path", ckpt, "--data.predict", videos, "--output", tmp_path / "e.parquet",
+                  "--runtime", "torch", *ONE_VIEW) == 0
+    rows = predict_rows(ckpt, videos, tmp_path / "p.csv", "--runtime", "torch", *ONE_VIEW)
+    names = ["falling", "rising", "sideways"]
+    for row, embedded in zip(rows, pq.read_table(tmp_path / "e.parquet").to_pylist()):
+        assert row["status"] == "ok"
+        near, index = (torch.nn.functional.normalize(torch.tensor(embedded["embedding"]), dim=0) @ bank.T).topk(5)
+        votes = ((near / 0.07).exp()[:, None] * targets[index]).sum(0)
+        assert names[int(votes.argmax())] == row["label"]
+    # it exports and runs in the runtimes like any head
+    onnx_rows = predict_rows(ckpt, videos, tmp_path / "ov.csv", "--runtime", "openvino", *ONE_VIEW)
+    assert_same_rows(onnx_rows, rows)
+    capsys.readouterr()
+    assert vidclf("fit", *QUIET, *TINY, "--model.head", "knn", "--data.train", tiny_data / "train",
+                  "--trainer.max_epochs", "1", "--trainer.default_root_dir", tmp_path / "r2") == 2
+    assert "add --data.feature_views" in capsys.readouterr().err
+
+
+def test_the_feature_cache_refuses_what_it_cannot_serve(tiny_data, tmp_path, capsys):
     data = ["--data.train", tiny_data / "train", *VIEW, "--data.feature_views", "2", "--trainer.max_epochs", "1",
             "--trainer.default_root_dir", tmp_path]
-    cases = [([*TINY, "--model.pretrained", "false"], "add --model.finetune freeze"),
-             ([*zero_shot(words_models["xclip"]), "--model.finetune", "freeze"], "more than one layer")]
-    for options, message in cases:
-        capsys.readouterr()
-        assert vidclf("fit", *QUIET, *options, *data) == 2
-        err = capsys.readouterr().err.strip()
-        assert message in err and len(err.splitlines()) == 1, err
+    capsys.readouterr()
+    assert vidclf("fit", *QUIET, *TINY, "--model.pretrained", "false", *data) == 2
+    err = capsys.readouterr().err.strip()
+    assert "add --model.finetune freeze" in err and len(err.splitlines()) == 1, err
+
+
+def test_embed_a_list_of_segments_one_row_each(trained, tiny_data, tmp_path):
+    from conftest import write_csv
+
+    video = str(tiny_data / "val" / "rising" / "rising.mp4")
+    listing = write_csv(tmp_path / "list.csv", [{"path": video, "start": "", "end": ""},
+                                                {"path": video, "start": "0.2", "end": "0.9"}])
+    out = tmp_path / "segments.parquet"
+    assert vidclf("embed", *QUIET, "--ckpt_path", trained, "--data.predict", listing, "--output", out,
+                  "--data.num_workers", "0", "--runtime", "torch") == 0
+    rows = pq.read_table(out).to_pylist()
+    assert [(r["path"], r["start"], r["end"], r["status"]) for r in rows] == [(video, None, None, "ok"),
+                                                                              (video, 0.2, 0.9, "ok")]
+    assert rows[0]["embedding"] != rows[1]["embedding"]  # the segment's own clips
+    windows = tmp_path / "windows.parquet"
+    assert vidclf("embed", *QUIET, "--ckpt_path", trained, "--data.predict", listing, "--output", windows,
+                  "--window", "0.3", "--data.num_workers", "0", "--runtime", "torch") == 0
+    places = [(r["start"], r["end"]) for r in pq.read_table(windows).to_pylist()]
+    assert places[0] == (0.0, 0.3) and {(0.2, 0.5), (0.5, 0.8)} <= set(places)  # the video's, then the segment's

@@ -20,8 +20,10 @@ def collate(items: list[dict]) -> dict:
         # copy, and the float batch is already in the channels_last_3d layout the model runs in
         videos = torch.stack([it["video"].permute(0, 2, 3, 4, 1) for it in ok])
         batch["video"] = videos.permute(0, 1, 5, 2, 3, 4)
-    if ok and "features" in ok[0]:  # cached features (--data.feature_views): (B, views, D)
-        batch["features"] = torch.stack([it["features"] for it in ok])
+    if ok and "features" in ok[0]:  # cached head inputs (--data.feature_views): (B, views, ...), or a tuple of them
+        first = ok[0]["features"]
+        batch["features"] = (tuple(torch.stack([it["features"][j] for it in ok]) for j in range(len(first)))
+                             if isinstance(first, tuple) else torch.stack([it["features"] for it in ok]))
     if ok and "starts" in ok[0]:  # timeline items (batch size 1)
         batch["starts"] = torch.stack([it["starts"] for it in ok])
     return batch

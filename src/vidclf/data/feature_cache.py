@@ -25,7 +25,7 @@ from vidclf.data.datasets import VideoClips
 from vidclf.data.segments import split
 from vidclf.errors import VidclfError
 from vidclf.io import storage
-from vidclf.models.features import linear_head
+from vidclf.models.features import head_kind
 from vidclf.models.finetune import backbone_parts
 
 
@@ -49,7 +49,7 @@ class FeatureClips(Dataset):
         got = self.features[index]
         if isinstance(got, str):
             return {"index": index, "error": got}
-        features = got[epoch % self.views][None] if self.views else got
+        features = _each(got, lambda t: t[epoch % self.views][None]) if self.views else got
         label = self.clips.labels[index] if self.clips.labels is not None else -1
         return {"features": features, "label": label, "index": index}
 
@@ -70,15 +70,27 @@ class _Views(Dataset):
         return {**got, "index": item}
 
 
+def _each(features, fn):
+    """`fn` on a tensor, or on each tensor of a tuple (X-CLIP's head reads a pair)."""
+    return tuple(fn(t) for t in features) if isinstance(features, tuple) else fn(features)
+
+
+def _stack(views: list):
+    """Views' features stacked on a new first axis (element-wise for tuples)."""
+    if isinstance(views[0], tuple):
+        return tuple(torch.stack([v[j] for v in views]) for j in range(len(views[0])))
+    return torch.stack(views)
+
+
 def check_probe(model, views: int) -> None:
     """One line for a run the cache cannot serve: a backbone that trains, augmentation inside the step,
-    a head that is more than one layer over a pooled vector."""
+    a head whose input it cannot keep."""
     mhp = model.hparams
     if mhp.finetune != "freeze" or mhp.train_bn or mhp.mixup:
         what = "--model.finetune freeze" if mhp.finetune != "freeze" else "--model.train_bn false and --model.mixup 0"
         raise VidclfError(f"--data.feature_views {views}: features are cached for a frozen backbone; add {what}, or "
                           f"drop --data.feature_views")
-    linear_head(model.net)  # its own one-line error for heads that need more than a vector
+    head_kind(model.net)  # its own one-line error for heads whose input the cache cannot keep
 
 
 def cached_features(model, clips: VideoClips, views: Optional[int], draws: dict[tuple[int, int], int],
@@ -111,14 +123,14 @@ def cached_features(model, clips: VideoClips, views: Optional[int], draws: dict[
                     features[wanted[item][0]] = f"error: {reason}"
                 if "video" not in batch:
                     continue
-                vectors = model.clip_embeddings(batch["video"].to(model.device)).float().cpu()  # (B, N, D)
-                for item, vector in zip(batch["index"].tolist(), vectors):
+                inputs = _each(model.clip_head_inputs(batch["video"].to(model.device)), lambda t: t.float().cpu())
+                for row, item in enumerate(batch["index"].tolist()):
                     index, view, _ = wanted[item]
-                    computed[index][view] = vector[0] if views else vector
+                    computed[index][view] = _each(inputs, lambda t: t[row][0] if views else t[row])  # (B, N, ...)
         model.train(was_training)
         for index in todo:
             if index not in features:
-                features[index] = torch.stack(computed[index]) if views else computed[index][0]
+                features[index] = _stack(computed[index]) if views else computed[index][0]
             keys[index].parent.mkdir(parents=True, exist_ok=True)
             tmp = keys[index].with_suffix(".tmp")
             torch.save(features[index], tmp)

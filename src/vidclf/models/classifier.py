@@ -12,8 +12,9 @@ from vidclf.io.checkpoints import read_checkpoint
 from vidclf.metrics.multilabel import DEFAULT_THRESHOLD, MIN_POSITIVES
 from vidclf.models.backbones import BACKBONES, build_backbone, get_spec, remember_files, short_names_help
 from vidclf.models.backbones.words import check_prompts, check_words, class_words
-from vidclf.models.features import embedding, head_logits
+from vidclf.models.features import Features, embedding, head_inputs, head_logits, linear_head
 from vidclf.models.finetune import apply_finetune, backbone_parts
+from vidclf.models.knn import fill_from_cache, knn_of, use_knn
 from vidclf.models.loss import balanced_class_weights, clip_loss, mixup
 from vidclf.models.measuring import Measured
 from vidclf.models.normalize import Normalize
@@ -74,6 +75,10 @@ class VideoClassifier(Measured, pl.LightningModule):
             about 2 minutes and does not pay back (docs/benchmarks.md); try it for long GPU runs.
         aggregate: How the views (clips x crops) of a video combine into its score: the mean of their
             probabilities (prob) or of their logits (logit). Used by validate, test and predict alike.
+        head: linear (a trained layer), or knn: no training, a vote of the k training videos whose features
+            are nearest (cosine, weighted by exp(similarity / 0.07)); it needs the feature cache
+            (--data.feature_views, --model.finetune freeze) and one epoch of fit, which stores them.
+        knn_k: Neighbours that vote, for --model.head knn.
         finetune: full (train everything), freeze (train only the new head; the backbone's weights and
             BatchNorm statistics stay as loaded) or freeze_unfreeze (freeze until `unfreeze_epoch`).
         unfreeze_epoch: Epoch at which freeze_unfreeze starts training the backbone.
@@ -99,7 +104,8 @@ class VideoClassifier(Measured, pl.LightningModule):
                  mixup: NonNegativeFloat = 0.0,
                  class_weights: Union[Literal["balanced"], list[NonNegativeFloat], None] = None,
                  channels_last: bool = True, compile: bool = False,
-                 aggregate: Literal["prob", "logit"] = "prob",
+                 aggregate: Literal["prob", "logit"] = "prob", head: Literal["linear", "knn"] = "linear",
+                 knn_k: PositiveInt = 20,
                  finetune: Literal["full", "freeze", "freeze_unfreeze"] = "full", unfreeze_epoch: NonNegativeInt = 1,
                  backbone_lr: NonNegativeFloat = 1.0, layer_decay: ClosedUnitInterval = 1.0, train_bn: bool = False):
         super().__init__()
@@ -120,6 +126,8 @@ class VideoClassifier(Measured, pl.LightningModule):
         self.class_names = list(class_names or (str(i) for i in range(num_classes)))
         self.net = build_backbone(backbone, len(self.class_names), dropout, pretrained, temporal, width, depth, diff,
                                   class_words(self.class_names), check_prompts(prompt))
+        if head == "knn":  # in place of the scoring layer; filled from the cached training features
+            use_knn(self.net, linear_head(self.net), len(self.class_names), knn_k, multi_label)
         self.backbone_files = spec.config  # hf: the checkpoint's config files, kept in every vidclf checkpoint
         # channels_last_3d is for the zoo's 3D convolutions; transformers and per-frame image models run as built
         self.memory_format = torch.channels_last_3d if channels_last and spec.family in ("zoo", "small") else torch.contiguous_format
@@ -161,7 +169,7 @@ class VideoClassifier(Measured, pl.LightningModule):
         if train and hp.mixup > 0:
             video, partner, lam = mixup(video, hp.mixup)
         # cached features of a frozen backbone (--data.feature_views): the head alone
-        logits = head_logits(self.net, batch["features"]) if video is None else self.clip_logits(video)
+        logits = self.cached_logits(batch["features"]) if video is None else self.clip_logits(video)
         b, n = logits.shape[:2]
         clip_y = y.repeat_interleave(n, dim=0)
         loss = clip_loss(logits.flatten(0, 1), clip_y, hp.multi_label, hp.label_smoothing, self.class_weight)
@@ -173,13 +181,35 @@ class VideoClassifier(Measured, pl.LightningModule):
         return loss
 
     def training_step(self, batch: dict, batch_idx: int):
+        if self.hparams.head == "knn":  # nothing to learn: its bank was stored when training started
+            return None
         return self._step(batch, "train")
+
+    def on_train_start(self) -> None:
+        if self.hparams.head == "knn":
+            stored = fill_from_cache(knn_of(self.net), self.trainer.datamodule.datasets["train"], len(self.class_names))
+            print(f"vidclf: knn head: {stored} training features stored, {self.hparams.knn_k} neighbours vote; "
+                  f"no training (one epoch is enough)")
 
     def validation_step(self, batch: dict, batch_idx: int):
         self._step(batch, "val")
 
     def test_step(self, batch: dict, batch_idx: int):
         self._step(batch, "test")
+
+    def clip_head_inputs(self, video: torch.Tensor) -> Features:
+        """What the head reads (B, N, ...; X-CLIP: a pair) for a uint8 batch of N clips per video."""
+        b, n = video.shape[:2]
+        x = self.normalize(video.flatten(0, 1)).contiguous(memory_format=self.memory_format)
+        inputs = head_inputs(self.net, x)
+        return tuple(i.unflatten(0, (b, n)) for i in inputs) if isinstance(inputs, tuple) else inputs.unflatten(0, (b, n))
+
+    def cached_logits(self, inputs: Features) -> torch.Tensor:
+        """Logits (B, N, K) of the head alone, from cached head inputs (B, N, ...)."""
+        first = inputs[0] if isinstance(inputs, tuple) else inputs
+        b, n = first.shape[:2]
+        flat = tuple(i.flatten(0, 1) for i in inputs) if isinstance(inputs, tuple) else inputs.flatten(0, 1)
+        return head_logits(self.net, flat).view(b, n, -1)
 
     def clip_embeddings(self, video: torch.Tensor) -> torch.Tensor:
         """Features before the head (B, N, D) for a uint8 batch of N clips per video (B, N, C, T, H, W)."""
