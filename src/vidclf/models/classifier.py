@@ -267,7 +267,8 @@ class VideoClassifier(Measured, pl.LightningModule):
         """This model as it is, as a checkpoint any command loads (hyperparameters, weights, backbone
         files): a zero-shot model built from words, for serve's workers."""
         checkpoint = {"hyper_parameters": {k: v for k, v in self.hparams.items() if not k.startswith("_")},
-                      "state_dict": self.state_dict()}
+                      "state_dict": self.state_dict(), "pytorch-lightning_version": pl.__version__,
+                      "epoch": 0, "global_step": 0}
         self.on_save_checkpoint(checkpoint)
         torch.save(checkpoint, path)
 
