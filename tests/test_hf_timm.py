@@ -47,7 +47,8 @@ def test_input_comes_from_the_checkpoint_files(hf_models):
     np.testing.assert_allclose(ours, expected, atol=1e-5)
 
 
-@pytest.mark.parametrize("kind", [pytest.param(k, marks=pytest.mark.slow) if k in ("vjepa2", "vivit") else k for k in KINDS])
+@pytest.mark.parametrize("kind", [pytest.param(k, marks=pytest.mark.slow) if k in ("vjepa2", "vivit", "timesformer") else k
+                                  for k in KINDS])
 def test_hf_model_through_fit_validate_predict_export(kind, hf_models, tiny_data, tmp_path):
     """fit from the local checkpoint, then every command from the vidclf checkpoint alone (the
     folder is gone), exports in all four formats agreeing with the checkpoint."""

@@ -160,14 +160,6 @@ def test_embed_writes_every_input_with_its_status(trained, tiny_data, tmp_path):
     assert vidclf("embed", *QUIET, "--ckpt_path", ckpt, "--data.predict", videos, "--output", out,
                   "--data.num_workers", "0", "--runtime", "torch") == 0
     table = pq.read_table(out)
-    for runtime in ("openvino", "onnxruntime"):  # the features converted: the same vectors
-        assert vidclf("embed", *QUIET, "--ckpt_path", ckpt, "--data.predict", videos, "--output",
-                      tmp_path / f"{runtime}.parquet", "--data.num_workers", "0", "--runtime", runtime) == 0
-        other = pq.read_table(tmp_path / f"{runtime}.parquet").to_pylist()
-        assert [r["status"] for r in other] == table.column("status").to_pylist()
-        for mine, theirs in zip(table.to_pylist(), other):
-            if mine["embedding"] is not None:
-                assert theirs["embedding"] == pytest.approx(mine["embedding"], abs=1e-4)
     rows = table.to_pylist()
     assert len(rows) == 7 and str(table.schema.field("embedding").type).startswith("fixed_size_list<element: float>")
     status = {Path(r["path"]).name: r["status"] for r in rows}
@@ -194,6 +186,20 @@ def test_embed_writes_every_input_with_its_status(trained, tiny_data, tmp_path):
     ok = [r for r in index if r["status"] == "ok"]
     assert len(ok) == len(vectors) > 5 and [int(r["row"]) for r in ok] == list(range(len(vectors)))
     assert {round(float(r["end"]) - float(r["start"]), 3) for r in ok} == {0.4}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runtime", ["openvino", "onnxruntime"])
+def test_embed_in_a_runtime_gives_torchs_vectors(runtime, trained, tiny_data, tmp_path):
+    videos = tiny_data / "val" / "rising"
+    vectors = {}
+    for name in ("torch", runtime):  # the features converted: the same vectors
+        assert vidclf("embed", *QUIET, "--ckpt_path", trained, "--data.predict", videos, "--output",
+                      tmp_path / f"{name}.parquet", "--data.num_workers", "0", "--runtime", name) == 0
+        vectors[name] = pq.read_table(tmp_path / f"{name}.parquet").to_pylist()
+    assert [r["status"] for r in vectors[runtime]] == [r["status"] for r in vectors["torch"]] == ["ok"] * 5
+    for mine, theirs in zip(vectors["torch"], vectors[runtime]):
+        assert theirs["embedding"] == pytest.approx(mine["embedding"], abs=1e-4)
 
 
 def test_embed_and_search_by_words_and_by_a_video(words_models, tiny_data, tmp_path, capsys):
@@ -284,7 +290,8 @@ def probe_models(tmp_path_factory, words_models) -> dict[str, Path]:
 
 
 # a linear head over pooled features, an attentive pooler over the encoder's tokens, X-CLIP's pair
-@pytest.mark.parametrize("kind", ["videomae", "vjepa2", "xclip"])
+@pytest.mark.parametrize("kind", ["videomae", pytest.param("vjepa2", marks=pytest.mark.slow),
+                                  pytest.param("xclip", marks=pytest.mark.slow)])
 def test_a_probe_on_cached_features_equals_the_uncached_run(kind, probe_models, tiny_data, tmp_path, monkeypatch,
                                                            capsys):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
@@ -309,6 +316,7 @@ def test_a_probe_on_cached_features_equals_the_uncached_run(kind, probe_models, 
         assert "12 train videos x 3 views: 0 videos computed, 12 from the cache" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_knn_head_votes_with_the_cached_training_features(probe_models, trained, tiny_data, tmp_path, monkeypatch,
                                                            capsys):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))

@@ -15,7 +15,8 @@ def quiet() -> None:
                     ".*both batch and unbatch methods implemented",  # serve with --max_batch_size 1
                     ".*weights_only. was not set, defaulting",  # the learning-rate search restoring its start
                     ".*callbacks used to create the checkpoint need to be provided",  # evaluating a checkpoint
-                    ".*Total length of .list. across ranks is zero"):  # fit without validation videos
+                    ".*Total length of .list. across ranks is zero",  # fit without validation videos
+                    ".*.training_step. returned .None."):  # a kNN head, or a batch whose videos all failed (reported)
         warnings.filterwarnings("ignore", message=message)
     logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(
         lambda record: not any(w in record.getMessage() for w in ("litlogger", "already configured with model summary")))

@@ -191,6 +191,7 @@ def build(spec: BackboneSpec, num_classes: int, dropout: float, pretrained: Unio
         print(f"vidclf: loaded {kind} weights from {folder}")
         words = class_words_ or [str(i) for i in range(num_classes)]
         text = text_vectors(model, kind, folder, words, prompts or PROMPTS[kind], f"hf:{source}")
+        model.train()  # as every vidclf network starts: Lightning sets the modes it needs
     else:
         model = cls(config)
     dim = config.projection_dim if kind != "siglip" else config.vision_config.hidden_size
