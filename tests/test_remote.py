@@ -123,6 +123,25 @@ def test_predict_reads_a_remote_folder_and_a_remote_list_reporting_the_corrupt_a
                                                   for m in ("falling", "rising", "sideways")]
 
 
+def test_embed_reads_a_remote_list_writes_to_the_bucket_and_search_reads_it_there(s3, trained, tmp_path, capsys):
+    import pyarrow.parquet as pq
+
+    out = "s3://videos/embeddings/val.parquet"
+    assert vidclf("embed", "--ckpt_path", trained / "checkpoints" / "best.ckpt", *QUIET, "--runtime", "torch",
+                  "--data.predict", "s3://videos/tiny/lists/val.csv", "--output", out) == 0
+    local = tmp_path / "val.parquet"
+    s3.client.download_file("videos", "embeddings/val.parquet", str(local))
+    rows = pq.read_table(local).to_pylist()
+    assert [r["path"] for r in rows] == ["s3://videos/tiny/val/falling/falling.mp4", "s3://videos/tiny/val/rising/rising.mkv",
+                                         "s3://videos/tiny/val/sideways/gone.mp4", "s3://videos/tiny/val/sideways/sideways.webm"]
+    assert "missing" in rows[2]["status"] and rows[2]["embedding"] is None
+    assert [r["status"] for r in rows].count("ok") == 3
+    capsys.readouterr()
+    assert vidclf("search", out, "--like", "s3://videos/tiny/val/falling/falling.mp4", "--top_k", "2") == 0
+    shown = capsys.readouterr().out
+    assert "rising.mkv" in shown and "sideways.webm" in shown and "gone.mp4" not in shown
+
+
 def test_remote_predictions_equal_local_ones(s3, trained, tiny_data, tmp_path):
     ckpt = trained / "checkpoints" / "best.ckpt"
     assert vidclf("predict", "--ckpt_path", ckpt, *QUIET, "--data.predict", tiny_data / "val" / "falling",
