@@ -102,7 +102,8 @@ class VidclfTrainer(pl.Trainer):
                 timeline: Optional[str] = None, window: Optional[PositiveFloat] = None,
                 stride: Optional[PositiveFloat] = None,
                 overwrite: bool = False, runtime: Runtime = "auto", precision: Literal["fp32", "bf16"] = "fp32",
-                model_file: Optional[str] = None):
+                model_file: Optional[str] = None, output_format: Literal["auto", "labelstudio"] = "auto",
+                labelstudio_root: Optional[str] = None):
         """Predict the class of every video and write one row per video to a CSV or JSON Lines file.
 
         Args:
@@ -122,13 +123,19 @@ class VidclfTrainer(pl.Trainer):
                 within about 1e-2). INT8: vidclf export --precision int8 (measured on your videos).
             model_file: Run this export of `vidclf export` (model.onnx or model.xml, its sidecar beside it)
                 instead of a checkpoint: classes, clip settings, views and thresholds come from the sidecar.
+            output_format: auto (by --output's suffix: .csv, .jsonl) or labelstudio: Label Studio tasks (.json)
+                with pre-annotations, a `choices` result for the video and `timelinelabels` ranges from the
+                timeline windows (--window, --stride), and the matching labelling config printed.
+            labelstudio_root: Label Studio's local-files document root: videos under it become
+                /data/local-files/?d= paths (else the path or URL as given).
         """
         def run():
             return super(VidclfTrainer, self).predict(model, dataloaders, datamodule, return_predictions, ckpt_path)
 
         # the runtime swaps in before the writer starts its clock
         return self._in_runtime(runtime, precision,
-                                lambda: pr.predict(self, datamodule, run, output, top_k, timeline, window, stride, overwrite),
+                                lambda: pr.predict(self, datamodule, run, output, top_k, timeline, window, stride, overwrite,
+                                                   output_format, labelstudio_root),
                                 model_file)
 
     def embed(self, model: pl.LightningModule, datamodule=None, ckpt_path: Optional[str] = None,

@@ -5,25 +5,31 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from pathlib import Path
 from typing import Optional
 
 import pytorch_lightning as pl
 import torch
 
 from vidclf.data.segments import split
+from vidclf.errors import VidclfError
 from vidclf.io import storage
-from vidclf.io.files import check_output, write_rows
+from vidclf.io.files import check_output, write_json, write_rows
 
 
 def predict(trainer, datamodule, run: Callable[[], object], output: str, top_k: Optional[int],
-            timeline: Optional[str], window: Optional[float], stride: Optional[float], overwrite: bool):
+            timeline: Optional[str], window: Optional[float], stride: Optional[float], overwrite: bool,
+            output_format: str = "auto", labelstudio_root: Optional[str] = None):
     """Check the outputs, then `run` Lightning's predict loop with a PredictionWriter attached."""
     for path in filter(None, (output, timeline)):
         check_output(path, overwrite)
-    if timeline and datamodule is not None:
+    studio = output_format == "labelstudio"
+    if studio and Path(output).suffix.lower() != ".json":
+        raise VidclfError(f"--output {output}: Label Studio imports tasks from a .json file; name it tasks.json")
+    if (timeline or studio) and datamodule is not None:  # Label Studio's timeline ranges come from the windows
         datamodule.timeline = (window, stride)
     with storage.written_locally(output, timeline or "") as (local, local_timeline):  # URLs: uploaded after
-        writer = PredictionWriter(local, top_k, local_timeline or None)
+        writer = PredictionWriter(local, top_k, local_timeline or None, (labelstudio_root or "") if studio else None)
         trainer.callbacks.append(writer)
         try:
             return run()
@@ -47,8 +53,10 @@ class PredictionWriter(pl.Callback):
     combines all its windows.
     """
 
-    def __init__(self, output: str, top_k: Optional[int] = None, timeline: Optional[str] = None):
+    def __init__(self, output: str, top_k: Optional[int] = None, timeline: Optional[str] = None,
+                 labelstudio: Optional[str] = None):
         self.output, self.top_k, self.timeline = output, top_k, timeline
+        self.labelstudio = labelstudio  # Label Studio tasks instead of rows: its local-files root ("" for none)
 
     def on_predict_start(self, trainer, pl_module) -> None:
         self.started = time.perf_counter()
@@ -77,6 +85,8 @@ class PredictionWriter(pl.Callback):
         if trainer.world_size > 1 and not self._gather(trainer):
             return
         paths = trainer.datamodule.paths("predict")
+        if self.labelstudio is not None:
+            return self._write_tasks(trainer, pl_module, paths)
         segments = any(split(p)[1] is not None for p in paths)  # then rows say which part: start,end
         timeline = []
         for index, windows in sorted(self.windows.items()):
@@ -104,6 +114,36 @@ class PredictionWriter(pl.Callback):
         print(f"vidclf: predicted {len(rows) - len(ignored)} videos ({len(rows) - len(ignored) - errors} ok{partly}, "
               f"{errors} error), listed {len(ignored)} ignored file(s) -> {where}")
 
+
+    def _write_tasks(self, trainer, module, paths: list[str]) -> None:
+        """Every input as a Label Studio task, its prediction from its timeline windows; the config printed."""
+        from vidclf.commands import labelstudio as ls
+        from vidclf.io.checkpoints import sha256
+
+        ckpt = trainer.ckpt_path
+        version = f"{Path(ckpt).name}@{sha256(ckpt)[:12]}" if ckpt else f"{module.hparams.backbone} (zero-shot)"
+        length = trainer.datamodule.datasets["predict"].window
+        tasks, rates = [], []
+        for index, sample in enumerate(paths):
+            path = split(sample)[0]
+            scored = sorted(self.windows.get(index, []), key=lambda w: w[0])
+            if not scored:
+                tasks.append(ls.task(path, self.labelstudio, self.rows.get(index, {}).get("status", "error: no clip"),
+                                     None, [], module, version, None))
+                continue
+            rate = ls.frame_rate_of(path) if not storage.is_remote(path) else None
+            rates += [rate] if rate else []
+            video = module.video_probs(torch.stack([w[1] for w in scored])[None])[0]
+            windows = [(start, start + length, module.probs(logits)) for start, logits in scored]
+            tasks.append(ls.task(path, self.labelstudio, "ok", video, windows, module, version, rate))
+        ignored = [p for (split_, p), _ in getattr(trainer.datamodule, "ignored", {}).items() if split_ == "predict"]
+        tasks += [ls.task(p, self.labelstudio, why, None, [], module, version, None)
+                  for (split_, p), why in sorted(getattr(trainer.datamodule, "ignored", {}).items()) if split_ == "predict"]
+        write_json(self.output, tasks)
+        ls.say_config(module.class_names, module.hparams.multi_label, rates, self.output)
+        errors = sum(not t["predictions"] for t in tasks) - len(ignored)
+        print(f"vidclf: predicted {len(paths)} videos ({len(paths) - errors} ok, {errors} error), listed "
+              f"{len(ignored)} ignored file(s) -> {self.output} (Label Studio tasks)")
 
     def _gather(self, trainer) -> bool:
         """Over several processes (each scored its own share of the videos): every share's rows, windows

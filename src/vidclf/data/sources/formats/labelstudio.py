@@ -3,7 +3,8 @@
 ["run"]}, frames counted from 1, both ends included) become segments, frames turned into seconds
 through the task's frame rate (framesCount / duration of a result that states them, else the video
 file's own rate: the rate Label Studio's Video tag should be given); `choices` results label the
-whole video. The first annotation that was not cancelled counts. Video paths: `/data/local-files/
+whole video (an export where any video has several choices is multi-label: every choice counts). The
+first annotation that was not cancelled counts. Video paths: `/data/local-files/
 ?d=REL` and `/data/upload/...` are taken under the videos root (Label Studio's document root /
 media folder), other paths as they are (relative ones under the videos root)."""
 
@@ -22,6 +23,8 @@ def read(path: Path, root: Path, split_number: int) -> list[dict]:
     if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
         raise shape_error(path, "Label Studio", "the JSON export: an array of tasks")
     rows, videos = [], 0
+    several = any(len((r.get("value") or {}).get("choices") or []) > 1 for t in tasks
+                  for a in t.get("annotations") or [] for r in a.get("result") or [] if r.get("type") == "choices")
     for number, task in enumerate(tasks, start=1):
         url = next((v for k, v in (task.get("data") or {}).items() if k in ("video", "video_url", "url")
                     and isinstance(v, str)), None)
@@ -39,13 +42,14 @@ def read(path: Path, root: Path, split_number: int) -> list[dict]:
         for result in results:
             value = result.get("value") or {}
             if result.get("type") == "choices" and value.get("choices"):
-                rows.append({"path": video, "label": value["choices"][0], "split": None, "line": where})
+                named = {"labels": list(value["choices"])} if several else {"label": value["choices"][0]}
+                rows.append({"path": video, **named, "split": None, "line": where})
             elif result.get("type") == "timelinelabels":
                 fps = fps or _frame_rate(results, video)  # once per task: it may open the video
                 for span in value.get("ranges", []):
                     start, end = (span["start"] - 1) / fps, span["end"] / fps
-                    rows += [{"path": segment(video, start, end), "label": label, "split": None, "line": where}
-                             for label in value.get("timelinelabels", [])]
+                    rows += [{"path": segment(video, start, end), **({"labels": [label]} if several else {"label": label}),
+                              "split": None, "line": where} for label in value.get("timelinelabels", [])]
     if not videos:
         raise VidclfError(f"{path}: a Label Studio export with no video tasks (no task has data.video); export the "
                           f"video project, or check the task field holding the video")

@@ -1,0 +1,82 @@
+"""Predictions as Label Studio tasks: every input a task, pre-annotations in Label Studio's documented
+shape (choices for the video, timelinelabels ranges in frames), the matching config, and the round trip
+back through vidclf's own Label Studio import."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from conftest import QUIET, read_csv, vidclf
+from vidclf.data.segments import split
+from vidclf.data.sources import labelled_videos
+
+
+def test_predict_writes_label_studio_tasks_that_import_back_as_the_same_labels(trained, tiny_data, tmp_path, capsys):
+    root = tmp_path / "media"  # Label Studio's local-files document root
+    shutil.copytree(tiny_data / "val", root / "val")
+    (root / "val" / "rising" / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(100))
+    ckpt = trained / "checkpoints" / "best.ckpt"
+    tasks_file = tmp_path / "tasks.json"
+    capsys.readouterr()
+    assert vidclf("predict", *QUIET, "--ckpt_path", ckpt, "--data.predict", root / "val", "--output", tasks_file,
+                  "--output_format", "labelstudio", "--labelstudio_root", root, "--window", "0.4",
+                  "--runtime", "torch", "--data.num_workers", "0") == 0
+    said = capsys.readouterr().err
+    config = said[said.index("<View>"):said.index("</View>") + 7]
+    for name in ("falling", "rising", "sideways"):
+        assert f'<Choice value="{name}"/>' in config and f'<Label value="{name}"/>' in config
+    tasks = json.loads(tasks_file.read_text())
+    assert len(tasks) == 16  # every input has its task
+    broken = [t for t in tasks if t["data"]["video"].endswith("broken.mp4")]
+    assert broken[0]["data"]["status"].startswith("error") and broken[0]["predictions"] == []
+    # the same labels as the CSV rows, with ranges in frames as Label Studio counts them
+    assert vidclf("predict", *QUIET, "--ckpt_path", ckpt, "--data.predict", root / "val", "--output",
+                  tmp_path / "rows.csv", "--timeline", tmp_path / "windows.csv", "--window", "0.4", "--runtime", "torch",
+                  "--data.num_workers", "0") == 0
+    labels = {r["path"]: r["label"] for r in read_csv(tmp_path / "rows.csv") if r["status"] == "ok"}
+    ok = [t for t in tasks if t["predictions"]]
+    assert len(ok) == 15
+    for t in ok:
+        video = t["data"]["video"]
+        assert video.startswith("/data/local-files/?d=val/")
+        path = str(root / video.split("?d=", 1)[1])
+        prediction = t["predictions"][0]
+        assert prediction["model_version"].startswith("best.ckpt@")
+        choices = [r for r in prediction["result"] if r["type"] == "choices"]
+        assert choices[0]["value"]["choices"] == [labels[path]]
+        spans = sorted((r["value"]["ranges"][0]["start"], r["value"]["ranges"][0]["end"])
+                       for r in prediction["result"] if r["type"] == "timelinelabels")
+        assert spans[0][0] == 1 and all(a[1] + 1 == b[0] for a, b in zip(spans, spans[1:]))  # tiled, no overlap
+        for r in prediction["result"]:
+            assert {"from_name", "to_name", "type", "value"} <= set(r) and r["to_name"] == "video"
+    # a person accepts the predictions; Label Studio exports them as annotations; vidclf reads that export
+    export = [{"id": n, "data": t["data"], "annotations": [{"result": t["predictions"][0]["result"]}]}
+              for n, t in enumerate(ok, start=1)]
+    (tmp_path / "export.json").write_text(json.dumps(export))
+    rows = labelled_videos(str(tmp_path / "export.json"), videos_root=str(root), format="labelstudio").items
+    whole = {p: label for p, label in rows if split(p)[1] is None}
+    assert whole == labels
+    # each imported segment covers windows the timeline gave its label, from their start to the next's
+    windows = {}
+    for w in read_csv(tmp_path / "windows.csv"):
+        windows.setdefault(w["path"], []).append((float(w["start"]), w["label"]))
+    segments = [(split(p), label) for p, label in rows if split(p)[1] is not None]
+    assert len(segments) >= 15
+    for (path, start, end), label in segments:
+        inside = [lab for s, lab in windows[path] if start - 1e-6 <= s < end - 1e-6]
+        assert inside and set(inside) == {label}, (path, start, end, label, windows[path])
+
+
+def test_an_export_with_several_choices_per_video_is_multi_label(tiny_data, tmp_path):
+    root = tiny_data / "val"
+    export = [{"id": 1, "data": {"video": "/data/local-files/?d=rising/rising.mp4"},
+               "annotations": [{"result": [{"type": "choices", "value": {"choices": ["rising", "sideways"]}}]}]},
+              {"id": 2, "data": {"video": "/data/local-files/?d=falling/falling.mp4"},
+               "annotations": [{"result": [{"type": "choices", "value": {"choices": ["falling"]}}]}]}]
+    (tmp_path / "export.json").write_text(json.dumps(export))
+    rows = labelled_videos(str(tmp_path / "export.json"), videos_root=str(root), format="labelstudio",
+                           multi_label=None).items
+    assert [(Path(p).name, set(labels)) for p, labels in rows] == [("rising.mp4", {"rising", "sideways"}),
+                                                                  ("falling.mp4", {"falling"})]
