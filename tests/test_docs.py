@@ -17,8 +17,9 @@ REPO = Path(__file__).resolve().parents[1]
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
 # options set from other options by the CLI's links (cli/app.py), so not in --help
 LINKED = {sub: {"--model.class_names", "--model.multi_label", "--data.backbone"} for sub in
-          ("fit", "validate", "test", "predict", "embed", "export", "serve", "data")} | {"pretrain": {"--data.frames", "--data.crop"}}
-SUBCOMMANDS = ("fit", "validate", "test", "predict", "embed", "export", "serve", "pretrain", "data")
+          ("fit", "validate", "test", "predict", "embed", "select", "export", "serve", "data")} | \
+    {"pretrain": {"--data.frames", "--data.crop"}}
+SUBCOMMANDS = ("fit", "validate", "test", "predict", "embed", "select", "export", "serve", "pretrain", "data")
 
 
 def shown_commands() -> list[tuple[str, list[str]]]:

@@ -20,7 +20,7 @@ def test_every_subcommand_has_its_own_one_line_summary(capsys):
     assert vidclf("--help") == 0
     listing = capsys.readouterr().out.split("Available subcommands:", 1)[1]
     summaries = dict(re.findall(r"^    (\w+)\s+(.+?)(?=^    \w|\Z)", listing, flags=re.M | re.S))
-    assert set(summaries) == {"fit", "validate", "test", "predict", "embed", "export", "serve", "pretrain", "data"}
+    assert set(summaries) == {"fit", "validate", "test", "predict", "embed", "select", "export", "serve", "pretrain", "data"}
     for name, text in summaries.items():
         sentence = " ".join(text.split())
         assert sentence.endswith(".") and sentence.count(". ") == 0, (name, sentence)  # one whole sentence

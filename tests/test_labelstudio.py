@@ -8,6 +8,9 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+import torch
+
 from conftest import QUIET, read_csv, vidclf
 from vidclf.data.segments import split
 from vidclf.data.sources import labelled_videos
@@ -80,3 +83,49 @@ def test_an_export_with_several_choices_per_video_is_multi_label(tiny_data, tmp_
                            multi_label=None).items
     assert [(Path(p).name, set(labels)) for p, labels in rows] == [("rising.mp4", {"rising", "sideways"}),
                                                                   ("falling.mp4", {"falling"})]
+
+
+def test_select_proposes_uncertain_diverse_unlabelled_videos(trained, tiny_data, tmp_path, capsys):
+    pool = tmp_path / "pool"
+    shutil.copytree(tiny_data / "val", pool)
+    known = tiny_data / "train" / "rising"
+    labelled_copy = next(known.iterdir())
+    shutil.copy(labelled_copy, pool / "rising" / "already.mp4")  # the same bytes, another name: still new
+    (pool / "broken.mp4").write_bytes(b"\x00" * 64)
+    ckpt = trained / "checkpoints" / "best.ckpt"
+    out = tmp_path / "next.json"
+    capsys.readouterr()
+    assert vidclf("select", *QUIET, "--ckpt_path", ckpt, "--data.predict", pool, "--data.train", tiny_data / "train",
+                  "--budget", "4", "--output", out, "--data.num_workers", "0") == 0
+    assert "select: 4 of 16 unlabelled videos (0 already labelled left out, 1 that failed" in capsys.readouterr().err
+    reasons = read_csv(tmp_path / "next.csv")
+    tasks = json.loads(out.read_text())
+    assert len(tasks) == len(reasons) == 4 and [int(r["rank"]) for r in reasons] == [1, 2, 3, 4]
+    assert reasons[0]["uncertainty_rank"] == "1"  # the most uncertain first, then the farthest from those chosen
+    distances = [float(r["distance_to_chosen"]) for r in reasons[1:]]
+    assert distances == sorted(distances, reverse=True)
+    # uncertainty = 1 - (top1 - top2), from the same probabilities predict gives
+    assert vidclf("predict", *QUIET, "--ckpt_path", ckpt, "--data.predict", pool, "--output", tmp_path / "p.csv",
+                  "--runtime", "torch", "--data.num_workers", "0") == 0
+    rows = {r["path"]: r for r in read_csv(tmp_path / "p.csv") if r["status"] == "ok"}
+    margins = sorted(1 - (float(r["top1_prob"]) - float(r["top2_prob"])) for r in rows.values())
+    for reason, t in zip(reasons, tasks):
+        row = rows[reason["path"]]
+        assert float(reason["uncertainty"]) == pytest.approx(1 - (float(row["top1_prob"]) - float(row["top2_prob"])),
+                                                             abs=1e-4)
+        assert t["predictions"][0]["result"][0]["value"]["choices"] == [row["label"]]
+    assert float(reasons[0]["uncertainty"]) == pytest.approx(margins[-1], abs=1e-4)
+    # a video of --data.train is never proposed again
+    assert vidclf("select", *QUIET, "--ckpt_path", ckpt, "--data.predict", tiny_data / "train", "--data.train",
+                  tiny_data / "train", "--output", tmp_path / "none.json", "--data.num_workers", "0") == 2
+    assert "no unlabelled video" in capsys.readouterr().err
+
+
+def test_k_center_never_takes_two_near_copies_before_every_cluster_has_one():
+    from vidclf.commands.select import k_center
+
+    torch.manual_seed(0)
+    centres = torch.nn.functional.normalize(torch.randn(4, 16), dim=-1)
+    vectors = torch.cat([c + 0.01 * torch.randn(5, 16) for c in centres])  # 4 clusters of 5 near-copies
+    chosen, _ = k_center(vectors, 4, list(range(20)))
+    assert sorted(i // 5 for i in chosen) == [0, 1, 2, 3]

@@ -8,7 +8,7 @@ import os
 import sys
 
 MARKER = "<!-- vidclf-help -->"
-SUBCOMMANDS = ("fit", "validate", "test", "predict", "embed", "search", "export", "serve", "pretrain", "data")
+SUBCOMMANDS = ("fit", "validate", "test", "predict", "embed", "search", "select", "export", "serve", "pretrain", "data")
 
 
 def help_text(*args: str) -> str:

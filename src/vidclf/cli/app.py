@@ -25,7 +25,7 @@ from vidclf.models.classifier import VideoClassifier
 from vidclf.models.pretraining import MaskedVideoModel
 from vidclf.models.videomae_presets import input_crop, input_frames
 
-OUTSIDE_RUNS = ("predict", "embed", "export", "serve", "data")  # subcommands that write no run directory
+OUTSIDE_RUNS = ("predict", "embed", "select", "export", "serve", "data")  # subcommands that write no run directory
 # Epochs when nothing bounds a run (Lightning's own default is 1000): the zoo recipes' fine-tuning
 # schedule, and the pretraining example's.
 MAX_EPOCHS = {"fit": 15, "pretrain": 100}
@@ -37,7 +37,8 @@ class VidclfCLI(LightningCLI):
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
         return {**LightningCLI.subcommands(), "export": {"model", "datamodule"}, "serve": {"model", "datamodule"},
-                "pretrain": {"model", "datamodule"}, "data": {"model", "datamodule"}, "embed": {"model", "datamodule"}}
+                "pretrain": {"model", "datamodule"}, "data": {"model", "datamodule"}, "embed": {"model", "datamodule"},
+                "select": {"model", "datamodule"}}
 
     def _prepare_subcommand_parser(self, klass, subcommand: str, **kwargs):
         """`pretrain` has its own model (a masked-video autoencoder) and data (unlabelled videos)."""
@@ -173,7 +174,7 @@ def words_first(sub: str, config) -> None:
                               "backbone's published ones")
         if not config.data.get("classes") and config.model.get("num_classes") is None:
             config.model.num_classes = 1  # features only: the head is not used
-    applies = sub in ("validate", "test", "predict", "export", "serve")
+    applies = sub in ("validate", "test", "predict", "select", "export", "serve")
     if applies and not config.get("ckpt_path") and not config.get("model_file"):
         spec = get_spec(config.model.backbone)
         if not (is_words_model(spec) and config.model.get("pretrained")):

@@ -172,6 +172,32 @@ class VidclfTrainer(pl.Trainer):
         embed(self, model, datamodule, run, output, window, stride, overwrite, ckpt_path or model.hparams.backbone,
               runtime, precision)
 
+    def select(self, model: pl.LightningModule, datamodule=None, ckpt_path: Optional[str] = None,
+               budget: PositiveInt = 30, output: str = "next.json", strategy: Literal["margin", "entropy"] = "margin",
+               labelstudio_root: Optional[str] = None, overwrite: bool = False) -> None:
+        """Pick the videos of --data.predict most worth labelling next, as pre-annotated Label Studio tasks.
+
+        Uncertain ones (a small margin between the two most probable classes, or a high entropy;
+        multi-label: a class near its threshold), spread out: k-center greedy on their embeddings among the
+        budget x 4 most uncertain, so the picks are not near-copies. Videos of --data.train are left out.
+        Writes OUTPUT (tasks) and OUTPUT with .csv (rank, uncertainty, distance to the others chosen, labels).
+
+        Args:
+            ckpt_path: The vidclf checkpoint whose uncertainty counts (a run folder: its checkpoints/best.ckpt).
+            budget: How many videos to propose.
+            output: The tasks file (.json) to import into Label Studio.
+            strategy: Single-label uncertainty: margin (1 - top1 + top2) or entropy (normalised).
+            labelstudio_root: Label Studio's local-files document root (videos under it become
+                /data/local-files/?d= paths).
+            overwrite: Replace existing output files.
+        """
+        from vidclf.commands.select import select
+
+        def run():
+            return pl.Trainer.predict(self, model, datamodule=datamodule, return_predictions=False, ckpt_path=ckpt_path)
+
+        select(self, model, datamodule, run, budget, output, strategy, labelstudio_root, overwrite)
+
     def export(self, model: pl.LightningModule, datamodule=None, ckpt_path: Optional[str] = None,
                format: ex.Format = "onnx", output: Optional[str] = None,
                tolerance: NonNegativeFloat = 1e-3, overwrite: bool = False,

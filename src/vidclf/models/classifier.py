@@ -222,6 +222,8 @@ class VideoClassifier(Measured, pl.LightningModule):
         if self.embedding:  # vidclf embed: features per view (timeline: per window), combined by its writer
             out["embeddings"], out["starts"] = (self.clip_embeddings(batch["video"]) if "video" in batch else None,
                                                 batch.get("starts"))
+            if self.embedding == "select" and "video" in batch:  # vidclf select: scores too
+                out["probs"] = self.video_probs(self.clip_logits(batch["video"]))
             return out
         if "starts" in batch:  # timeline: one clip per window; the writer combines windows per video
             out["window_logits"], out["starts"] = self.clip_logits(batch["video"]), batch["starts"]
