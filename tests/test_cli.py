@@ -205,8 +205,9 @@ def test_console_script_and_module_entry_points():
     import sys
 
     vidclf_bin = Path(sys.executable).with_name("vidclf")
+    subcommands = "{fit,validate,test,predict,export,serve,pretrain,data,embed,select}"
     for command, expected in (([str(vidclf_bin), "export", "--help"], "--format {onnx,openvino,torchscript,pt2}"),
-                              ([sys.executable, "-m", "vidclf", "--help"], "{fit,validate,test,predict,export,serve,pretrain,data,embed,select}")):
+                              ([sys.executable, "-m", "vidclf", "--help"], subcommands)):
         done = subprocess.run(command, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0 and expected in done.stdout, done.stderr
     done = subprocess.run([str(vidclf_bin), "predict", "--ckpt_path", "missing.ckpt"], capture_output=True,
