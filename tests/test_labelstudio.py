@@ -129,3 +129,85 @@ def test_k_center_never_takes_two_near_copies_before_every_cluster_has_one():
     vectors = torch.cat([c + 0.01 * torch.randn(5, 16) for c in centres])  # 4 clusters of 5 near-copies
     chosen, _ = k_center(vectors, 4, list(range(20)))
     assert sorted(i // 5 for i in chosen) == [0, 1, 2, 3]
+
+
+class FakeStudio:
+    """Label Studio's file serving, as an ML backend meets it: /data/upload/... with a token required."""
+
+    def __init__(self, folder: Path, token: str):
+        import http.server
+        import threading
+
+        seen = self.seen = []
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, directory=str(folder), **kwargs)
+
+            def do_GET(self):
+                seen.append((self.path, self.headers.get("Authorization")))
+                if self.headers.get("Authorization") != f"Token {token}":
+                    return self.send_error(401)
+                return super().do_GET()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+
+
+@pytest.mark.slow
+def test_serve_is_a_label_studio_ml_backend(trained, tiny_data, tmp_path, tmp_path_factory, monkeypatch):
+    import urllib.request
+
+    from test_serve import Server
+
+    token = "ls-secret-token-4417"
+    media = tmp_path / "media"
+    (media / "data" / "upload" / "1").mkdir(parents=True)
+    video = media / "data" / "upload" / "1" / "rising.mp4"
+    shutil.copy(tiny_data / "val" / "rising" / "rising.mp4", video)
+    studio = FakeStudio(media, token)
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", token)
+    ckpt = trained / "checkpoints" / "best.ckpt"
+    server = Server(ckpt, tmp_path_factory.mktemp("ls"), "--labelstudio_url", studio.url, "--data.num_workers", "0",
+                    "--runtime", "torch")
+
+    def call(route: str, body=None) -> dict:
+        request = urllib.request.Request(f"{server.url}/labelstudio/{route}", data=None if body is None else
+                                         json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return json.loads(response.read())
+
+    try:
+        assert call("health")["status"] == "UP"
+        version = call("setup", {"project": "1.1", "schema": "<View/>", "hostname": studio.url})["model_version"]
+        tasks = [{"id": 1, "data": {"video": "/data/upload/1/rising.mp4"}},
+                 {"id": 2, "data": {"video": "http://elsewhere.invalid/x.mp4"}},
+                 {"id": 3, "data": {"video": "/data/upload/1/missing.mp4"}},
+                 {"id": 4, "data": {"text": "no video"}}]
+        results = call("predict", {"tasks": tasks, "project": "1.1", "label_config": "<View/>"})["results"]
+        assert call("webhook", {"action": "ANNOTATION_CREATED"}) == {"status": "ok"}
+    finally:
+        code, output = server.stop()
+        studio.stop()
+    assert code == 0, output[-2000:]
+    assert len(results) == 4 and [bool(r["result"]) for r in results] == [True, False, False, False]
+    assert results[0]["model_version"] == version
+    # the same pre-annotation predict writes for that video
+    assert vidclf("predict", *QUIET, "--ckpt_path", ckpt, "--data.predict", video, "--output", tmp_path / "t.json",
+                  "--output_format", "labelstudio", "--runtime", "torch", "--data.num_workers", "0") == 0
+    expected = json.loads((tmp_path / "t.json").read_text())[0]["predictions"][0]["result"]
+    got = results[0]["result"]
+    assert [(r["type"], r["value"]) for r in got] == [(r["type"], r["value"]) for r in expected]
+    for mine, theirs in zip(got, expected):
+        assert mine["score"] == pytest.approx(theirs["score"], abs=1e-4)
+    # only Label Studio's host was asked, always with the token; the token is in no output
+    assert [path for path, _ in studio.seen] == ["/data/upload/1/rising.mp4", "/data/upload/1/missing.mp4"]
+    assert {auth for _, auth in studio.seen} == {f"Token {token}"}
+    assert token not in output and "elsewhere.invalid/x.mp4 is not on Label Studio" in output

@@ -243,7 +243,8 @@ class VidclfTrainer(pl.Trainer):
               batch_timeout: NonNegativeFloat = 0.05, workers: PositiveInt = 1, decode_threads: Optional[PositiveInt] = None,
               max_upload_mb: PositiveFloat = 200.0, read_timeout: PositiveFloat = 30.0, timeout: PositiveFloat = 120.0,
               shutdown_timeout: NonNegativeFloat = 30.0, top_k: Optional[PositiveInt] = None, runtime: Runtime = "auto",
-              precision: Literal["fp32", "bf16"] = "fp32", model_file: Optional[str] = None) -> None:
+              precision: Literal["fp32", "bf16"] = "fp32", model_file: Optional[str] = None,
+              labelstudio_url: Optional[str] = None) -> None:
         """Serve a trained model over HTTP (LitServe): POST /predict, GET /info, GET /health, a web page at /.
 
         Answers are the rows `vidclf predict` writes for the same file (views and thresholds from the
@@ -270,8 +271,11 @@ class VidclfTrainer(pl.Trainer):
             precision: fp32, or bf16 (OpenVINO on a CPU with bf16 instructions).
             model_file: Serve this export of `vidclf export` (model.xml or model.onnx, its sidecar beside it)
                 instead of a checkpoint, in its own runtime.
+            labelstudio_url: Also be a Label Studio ML backend (give Label Studio http://HOST:PORT/labelstudio):
+                /predict answers its tasks with pre-annotations (choices and timeline ranges), fetching each
+                task's video from this Label Studio only, with the API token in LABEL_STUDIO_API_KEY.
         """
         from vidclf.commands.serve import serve
 
         serve(self, model, datamodule, ckpt_path, host, port, max_batch_size, batch_timeout, workers, decode_threads,
-              max_upload_mb, read_timeout, timeout, shutdown_timeout, top_k, runtime, precision, model_file)
+              max_upload_mb, read_timeout, timeout, shutdown_timeout, top_k, runtime, precision, model_file, labelstudio_url)

@@ -52,16 +52,21 @@ def task(path: str, root: Optional[str], status: str, probs: Optional[torch.Tens
     data = {VIDEO: video_url(path, root)}
     if status != "ok" or probs is None:
         return {"data": {**data, "status": status}, "predictions": []}
-    names, multi = module.class_names, module.hparams.multi_label
-    on = _present(probs[None], module)[0]
-    chosen = [names[i] for i in on.nonzero().flatten().tolist()] if multi else [names[int(probs.argmax())]]
-    score = float(probs.max())
+    names = module.class_names
+    chosen = [names[i] for i in _present(probs[None], module)[0].nonzero().flatten().tolist()]
+    marked = [(start, end, {names[k]: float(p[k]) for k in _present(p[None], module)[0].nonzero().flatten().tolist()})
+              for start, end, p in windows]
+    return {"data": data, "predictions": [prediction(chosen, float(probs.max()), marked, frame_rate, model_version)]}
+
+
+def prediction(chosen: list[str], score: float, windows: list, frame_rate: Optional[float], model_version: str) -> dict:
+    """A Label Studio prediction: `choices` for the video, and `timelinelabels` ranges from `windows`
+    ((start, end, {class present: its score})) when the frame rate is known."""
     results = [{"id": "video", "from_name": CHOICES, "to_name": VIDEO, "type": "choices", "origin": "prediction",
                 "value": {"choices": chosen}, "score": round(score, 6)}]
     if windows and frame_rate:
-        results += _ranges(windows, module, frame_rate)
-    return {"data": data, "predictions": [{"model_version": model_version, "score": round(score, 6),
-                                           "result": results}]}
+        results += _ranges(windows, frame_rate)
+    return {"model_version": model_version, "score": round(score, 6), "result": results}
 
 
 def _present(probs: torch.Tensor, module) -> torch.Tensor:
@@ -71,26 +76,26 @@ def _present(probs: torch.Tensor, module) -> torch.Tensor:
     return torch.nn.functional.one_hot(probs.argmax(-1), probs.shape[-1]).bool()
 
 
-def _ranges(windows: list, module, frame_rate: float) -> list[dict]:
+def _ranges(windows: list, frame_rate: float) -> list[dict]:
     """Timeline results: for each class, its runs of consecutive windows merged into one range of frames
     (a window spans from its start to the next window's, the last to its own end)."""
     windows = sorted(windows, key=lambda w: w[0])
-    probs = torch.stack([w[2] for w in windows])
-    on = _present(probs, module)
     spans = [(start, windows[i + 1][0] if i + 1 < len(windows) else end) for i, (start, end, _) in enumerate(windows)]
+    names = list(dict.fromkeys(name for _, _, present in windows for name in present))
     results = []
-    for k, name in enumerate(module.class_names):
+    for name in names:
         i = 0
         while i < len(windows):
-            if not on[i, k]:
+            if name not in windows[i][2]:
                 i += 1
                 continue
             j = i
-            while j + 1 < len(windows) and on[j + 1, k]:
+            while j + 1 < len(windows) and name in windows[j + 1][2]:
                 j += 1
             first, last = round(spans[i][0] * frame_rate) + 1, max(round(spans[j][1] * frame_rate), 1)
+            score = sum(windows[k][2][name] for k in range(i, j + 1)) / (j + 1 - i)
             results.append({"id": f"{name}-{i}", "from_name": TIMELINE, "to_name": VIDEO, "type": "timelinelabels",
-                            "origin": "prediction", "score": round(float(probs[i:j + 1, k].mean()), 6),
+                            "origin": "prediction", "score": round(score, 6),
                             "value": {"ranges": [{"start": first, "end": max(first, last)}], "timelinelabels": [name]}})
             i = j + 1
     return results

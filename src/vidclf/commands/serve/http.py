@@ -26,6 +26,9 @@ import torch
 from python_multipart import MultipartParser
 from python_multipart.multipart import parse_options_header
 
+from vidclf.commands.serve.asgi import answer, as_json, errors_422, once
+from vidclf.commands.serve.studio import PREFIX as STUDIO_PREFIX
+from vidclf.commands.serve.studio import Studio, serve_studio
 from vidclf.data.clips import ClipSettings
 from vidclf.data.datasets import VideoClips
 
@@ -82,18 +85,22 @@ class VidclfHTTP:
     """ASGI middleware: page, info, uploads and limits around LitServe's FastAPI app."""
 
     def __init__(self, app, upload_dir: str, max_upload_bytes: int, read_timeout: float, info: dict,
-                 clip: ClipSettings, num_clips: int, num_crops: int, decode_threads: int):
+                 clip: ClipSettings, num_clips: int, num_crops: int, decode_threads: int,
+                 labelstudio_url: Optional[str] = None):
         self.app, self.upload_dir, self.max_bytes = app, upload_dir, max_upload_bytes
         self.read_timeout, self.info = read_timeout, info
         self.clip, self.num_clips, self.num_crops = clip, num_clips, num_crops
         self.page = resources.files("vidclf.commands.serve").joinpath("page.html").read_bytes()
         torch.set_num_threads(1)  # this HTTP server process decodes; each decoding thread needs one core
         self.pool = ThreadPoolExecutor(decode_threads, thread_name_prefix="vidclf-decode")
+        self.studio = Studio(labelstudio_url, info, upload_dir, max_upload_bytes) if labelstudio_url else None
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         path, method = scope["path"], scope["method"]
+        if self.studio is not None and path.startswith(STUDIO_PREFIX):
+            return await serve_studio(self, scope, receive, send)
         if path not in ROUTES:
             return await answer(send, 404, {"status": f"error: no route {path}; the routes are {', '.join(ROUTES)}"})
         if path == "/" and method in ("GET", "HEAD"):
@@ -120,7 +127,7 @@ class VidclfHTTP:
         try:
             with os.fdopen(fd, "wb") as out:
                 form = UploadForm(options.get(b"boundary", b""), out) if kind == b"multipart/form-data" else None
-                failed = await self._read_body(receive, send, form or out, form is None)
+                failed = await self.read_body(receive, send, form or out, form is None)
             if failed is not False:
                 return  # answered (408, 413) or the client left
             query = {k: v[-1] for k, v in parse_qs(scope.get("query_string", b"").decode("latin-1")).items()}
@@ -143,13 +150,13 @@ class VidclfHTTP:
                 if "error" in item:  # not a video, or not decodable: the model is not needed to say so
                     return await answer(send, 422, {"file": name, "status": f"error: {item['error']}"})
                 request.update(views=os.path.basename(views), warning=item.get("warning", ""))
-            await self.app(_as_json(scope, request), _once(json.dumps(request).encode(), receive), _errors_422(send))
+            await self.app(as_json(scope, request), once(json.dumps(request).encode(), receive), errors_422(send))
         finally:
             for path in (upload, views):
                 if os.path.exists(path):
                     os.unlink(path)
 
-    async def _read_body(self, receive, send, sink, raw: bool):
+    async def read_body(self, receive, send, sink, raw: bool):
         """Stream the request body into `sink`; False when it all arrived, else None after answering
         408 (stalled) or 413 (too large), or when the client left."""
         size = 0
@@ -200,59 +207,3 @@ def _seconds(value: Optional[str]) -> Optional[float]:
     if not 0 < seconds < 1e6:
         raise ValueError(f"window and stride are seconds > 0, got {value!r}")
     return seconds
-
-
-def _as_json(scope: dict, request: dict) -> dict:
-    body = json.dumps(request).encode()
-    headers = [(k, v) for k, v in scope["headers"] if k not in (b"content-type", b"content-length")]
-    return {**scope, "headers": [*headers, (b"content-type", b"application/json"),
-                                 (b"content-length", str(len(body)).encode())]}
-
-
-def _once(body: bytes, receive):
-    """An ASGI receive that gives `body` first, then whatever the connection says (a disconnect)."""
-    sent = False
-
-    async def replay():
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
-
-
-def _errors_422(send):
-    """An ASGI send that turns a 200 answer whose JSON status is an error into 422."""
-    start: dict = {}
-    chunks: list[bytes] = []
-
-    async def relay(message):
-        if message["type"] == "http.response.start":
-            start.update(message)
-            return
-        if message["type"] != "http.response.body":
-            return await send(message)
-        chunks.append(message.get("body", b""))
-        if message.get("more_body"):
-            return
-        body, status = b"".join(chunks), start["status"]
-        try:
-            if status == 200 and str(json.loads(body).get("status", "")).startswith("error"):
-                status = 422
-        except (ValueError, AttributeError):
-            pass
-        headers = [(k, v) for k, v in start.get("headers", []) if k != b"content-length"]
-        await send({**start, "status": status, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
-
-    return relay
-
-
-async def answer(send, status: int, body, content_type: str = "application/json") -> None:
-    """A whole response: JSON for a dict, else bytes."""
-    data = json.dumps(body).encode() if isinstance(body, dict) else body
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", content_type.encode()), (b"content-length", str(len(data)).encode())]})
-    await send({"type": "http.response.body", "body": data})
