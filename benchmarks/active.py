@@ -41,8 +41,10 @@ def write_list(path: Path, chosen: list[str], labels: dict[str, str]) -> Path:
     return path
 
 
-def fit(train: Path, val: Path, root: Path, epochs: int, seed: int) -> tuple[Path, float]:
+def fit(train: Path, val: Path, root: Path, epochs: int, seed: int, cache: Path) -> tuple[Path, float]:
+    # the recipe's schedule, shortened: its warmup is 30 of 110 epochs
     vidclf("fit", "--config", "from_scratch", "--data.train", train, "--data.val", val, "--trainer.max_epochs", epochs,
+           "--model.warmup_epochs", max(1, round(epochs * 30 / 110)), "--data.cache", cache,
            "--trainer.default_root_dir", root, "--seed_everything", seed, "--trainer.enable_progress_bar", "false")
     rows = list(csv.DictReader(open(root / "version_0" / "metrics.csv")))
     return root / "version_0" / "checkpoints" / "best.ckpt", max(float(r["val/acc"]) for r in rows if r.get("val/acc"))
@@ -58,7 +60,7 @@ def loop(strategy: str, pool: Path, val: Path, work: Path, seed: int, options) -
     curve = []
     for round_ in range(options.rounds + 1):
         train = write_list(work / f"train_{round_}.csv", chosen, labels)
-        ckpt, accuracy = fit(train, val, work / f"run_{round_}", options.epochs, seed)
+        ckpt, accuracy = fit(train, val, work / f"run_{round_}", options.epochs, seed, work.parent / "frames")
         curve.append(accuracy)
         print(f"  {strategy} seed {seed} round {round_}: {len(chosen)} labelled, val acc {accuracy:.3f}", flush=True)
         if round_ == options.rounds:
@@ -80,7 +82,7 @@ def main() -> None:
     parser.add_argument("--add", type=int, default=30)
     parser.add_argument("--start", type=int, default=5)
     parser.add_argument("--per_class", type=int, default=40, help="pool videos per class")
-    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--png", default="active.png")
     options = parser.parse_args()
     from vidclf.synthetic import render_six_dataset
