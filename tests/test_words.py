@@ -226,7 +226,6 @@ def test_embed_and_search_by_words_and_by_a_video(words_models, tiny_data, tmp_p
 
 def test_embed_of_a_backbone_without_a_checkpoint(tiny_data, tmp_path):
     out = tmp_path / "emb.parquet"
-    from vidclf.models.backbones import pytorchvideo  # noqa: F401 - the zoo: x3d_xs weights would download
     assert vidclf("embed", *QUIET, *TINY, "--data.predict", tiny_data / "val" / "rising", "--output", out) == 2
     assert not out.exists()
 

@@ -15,6 +15,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
+from vidclf.commands.predict import gathered, run_with
 from vidclf.data.segments import split
 from vidclf.errors import VidclfError
 from vidclf.io import storage
@@ -50,15 +51,8 @@ def embed(trainer, model, datamodule, run: Callable[[], object], output: str, wi
         check_output(path, overwrite)
     if window is not None or stride is not None:
         datamodule.timeline = (window, stride)
-    model.embedding = True
     check_precision(runtime, precision)
-    writer = EmbeddingWriter(output, source, runtime, precision)
-    trainer.callbacks.append(writer)
-    try:
-        run()
-    finally:
-        trainer.callbacks.remove(writer)
-        model.embedding = False
+    run_with(trainer, EmbeddingWriter(output, source, runtime, precision), run, model, "features")
 
 
 class EmbeddingWriter(pl.Callback):
@@ -107,15 +101,13 @@ class EmbeddingWriter(pl.Callback):
     def on_predict_end(self, trainer, pl_module) -> None:
         if self.kept is not None:
             pl_module.net, self.kept = self.kept, None
-        if trainer.world_size > 1:
-            shares = [None] * trainer.world_size
-            torch.distributed.all_gather_object(shares, (dict(self.vectors), self.failed))
-            if not trainer.is_global_zero:
-                return
-            for vectors, failed in shares[1:]:
-                self.failed.update(failed)
-                for index, rows in vectors.items():
-                    self.vectors[index] += rows
+        shares = gathered(trainer, (dict(self.vectors), self.failed))
+        if shares is None:
+            return
+        for vectors, failed in shares[1:]:
+            self.failed.update(failed)
+            for index, rows in vectors.items():
+                self.vectors[index] += rows
         data = trainer.datamodule
         paths = data.paths("predict")
         window = getattr(data.datasets["predict"], "window", None)

@@ -30,11 +30,31 @@ def predict(trainer, datamodule, run: Callable[[], object], output: str, top_k: 
         datamodule.timeline = (window, stride)
     with storage.written_locally(output, timeline or "") as (local, local_timeline):  # URLs: uploaded after
         writer = PredictionWriter(local, top_k, local_timeline or None, (labelstudio_root or "") if studio else None)
-        trainer.callbacks.append(writer)
-        try:
-            return run()
-        finally:
-            trainer.callbacks.remove(writer)
+        return run_with(trainer, writer, run)
+
+
+def run_with(trainer, callback: pl.Callback, run: Callable[[], object], model=None, outputs: str = "scores"):
+    """`run` (Lightning's predict loop) with `callback` attached and `model` giving `outputs` (scores,
+    features, or both: see VideoClassifier.predict_step); both undone after."""
+    trainer.callbacks.append(callback)
+    if model is not None:
+        model.predict_outputs = outputs
+    try:
+        return run()
+    finally:
+        trainer.callbacks.remove(callback)
+        if model is not None:
+            model.predict_outputs = "scores"
+
+
+def gathered(trainer, share) -> Optional[list]:
+    """Every process's `share` (each scored its own part of the videos) on the first process, its own
+    first; None on the others. One process: [share]."""
+    if trainer.world_size == 1:
+        return [share]
+    shares = [None] * trainer.world_size
+    torch.distributed.all_gather_object(shares, share)
+    return shares if trainer.is_global_zero else None
 
 
 def views(model, datamodule) -> dict:
@@ -82,8 +102,14 @@ class PredictionWriter(pl.Callback):
             bar.set_postfix_str(f"{done / (time.perf_counter() - self.started):.2f} videos/s")
 
     def on_predict_end(self, trainer, pl_module) -> None:
-        if trainer.world_size > 1 and not self._gather(trainer):
+        shares = gathered(trainer, (self.rows, dict(self.windows), self.warnings))
+        if shares is None:
             return
+        for rows, windows, warnings in shares[1:]:  # the first is this process's own
+            self.rows.update(rows)
+            self.warnings.update(warnings)
+            for index, scored in windows.items():  # a long video's window chunks may be in several shares
+                self.windows[index] += scored
         paths = trainer.datamodule.paths("predict")
         if self.labelstudio is not None:
             return self._write_tasks(trainer, pl_module, paths)
@@ -144,20 +170,6 @@ class PredictionWriter(pl.Callback):
         errors = sum(not t["predictions"] for t in tasks) - len(ignored)
         print(f"vidclf: predicted {len(paths)} videos ({len(paths) - errors} ok, {errors} error), listed "
               f"{len(ignored)} ignored file(s) -> {self.output} (Label Studio tasks)")
-
-    def _gather(self, trainer) -> bool:
-        """Over several processes (each scored its own share of the videos): every share's rows, windows
-        and warnings to the first process, which writes the files; True there."""
-        shares = [None] * trainer.world_size
-        torch.distributed.all_gather_object(shares, (self.rows, dict(self.windows), self.warnings))
-        if not trainer.is_global_zero:
-            return False
-        for rows, windows, warnings in shares[1:]:  # the first is this process's own
-            self.rows.update(rows)
-            self.warnings.update(warnings)
-            for index, scored in windows.items():  # a long video's window chunks may be in several shares
-                self.windows[index] += scored
-        return True
 
 
 def place(sample: str, segments: bool, prefix: str = "") -> dict:

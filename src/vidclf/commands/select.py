@@ -15,6 +15,7 @@ from typing import Optional
 import pytorch_lightning as pl
 import torch
 
+from vidclf.commands.predict import gathered, run_with
 from vidclf.data.segments import split
 from vidclf.errors import VidclfError
 from vidclf.io.files import check_output, write_json, write_rows
@@ -29,20 +30,8 @@ def select(trainer, model, datamodule, run: Callable[[], object], budget: int, o
     reasons = str(Path(output).with_suffix(".csv"))
     for path in (output, reasons):
         check_output(path, overwrite)
-    model.embedding = "select"
-    writer = SelectionWriter(budget, output, reasons, strategy, labelstudio_root, labelled(datamodule))
-    trainer.callbacks.append(writer)
-    try:
-        run()
-    finally:
-        trainer.callbacks.remove(writer)
-        model.embedding = False
-
-
-def labelled(datamodule) -> set[str]:
-    """The files of --data.train (already labelled: never proposed again), resolved."""
-    items = getattr(datamodule, "_train_items", None) or []
-    return {str(Path(split(p)[0]).resolve()) for p, _ in items}
+    known = {str(Path(path).resolve()) for path in datamodule.train_files()}  # labelled: never proposed again
+    run_with(trainer, SelectionWriter(budget, output, reasons, strategy, labelstudio_root, known), run, model, "both")
 
 
 def uncertainty(probs: torch.Tensor, strategy: str, thresholds: Optional[torch.Tensor]) -> torch.Tensor:
@@ -94,6 +83,13 @@ class SelectionWriter(pl.Callback):
         from vidclf.commands import labelstudio as ls
         from vidclf.commands.predict import score_fields
 
+        shares = gathered(trainer, (self.probs, self.vectors, self.failed))
+        if shares is None:
+            return
+        for probs, vectors, failed in shares[1:]:
+            self.probs.update(probs)
+            self.vectors.update(vectors)
+            self.failed.update(failed)
         paths = trainer.datamodule.paths("predict")
         pool = [i for i in sorted(self.probs) if str(Path(split(paths[i])[0]).resolve()) not in self.known]
         left_out = len(self.probs) - len(pool)

@@ -13,6 +13,7 @@ from vidclf.data.clips import ClipSettings
 from vidclf.data.datasets import VideoClips, VideoWindows
 from vidclf.data.feature_cache import serve_features
 from vidclf.data.sampler import balanced_weights
+from vidclf.data.segments import file_of
 from vidclf.data.sources import has_split, labelled_videos, unlabelled_videos
 from vidclf.data.sources.formats import NAMES as FORMAT_NAMES
 from vidclf.data.sources.formats import recognise
@@ -255,6 +256,10 @@ class VideoDataModule(ClipDataModule):
         if self.hparams.feature_views:
             serve_features(self, "train")
         return self._loader("train", self.train_sampler())
+
+    def train_files(self) -> list[str]:
+        """The video files of --data.train (a segment's file once per segment), before any scan."""
+        return [file_of(path) for path, _ in self._train_items or []]
 
     def train_sampler(self):
         """The training order: each epoch's (epoch, video, draw) keys."""

@@ -12,7 +12,7 @@ from vidclf.io.checkpoints import read_checkpoint
 from vidclf.metrics.multilabel import DEFAULT_THRESHOLD, MIN_POSITIVES
 from vidclf.models.backbones import BACKBONES, build_backbone, get_spec, remember_files, short_names_help
 from vidclf.models.backbones.words import check_prompts, check_words, class_words
-from vidclf.models.features import Features, embedding, head_inputs, head_logits, linear_head
+from vidclf.models.features import Features, embedding, embedding_and_logits, head_inputs, head_logits, linear_head
 from vidclf.models.finetune import apply_finetune, backbone_parts
 from vidclf.models.knn import fill_from_cache, knn_of, use_knn
 from vidclf.models.loss import balanced_class_weights, clip_loss, mixup
@@ -140,7 +140,7 @@ class VideoClassifier(Measured, pl.LightningModule):
         weights = torch.tensor(class_weights, dtype=torch.float) if isinstance(class_weights, list) else None
         self.register_buffer("class_weight", weights, persistent=False)  # `balanced`: set in setup("fit")
         self.build_metrics(k, multi_label, threshold)
-        self.embedding = False  # set by `vidclf embed`: predict returns features instead of scores
+        self.predict_outputs = "scores"  # vidclf embed: "features"; vidclf select: "both" (commands.predict.run_with)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (B, K) for normalised float clips (B, C, T, H, W)."""
@@ -211,19 +211,25 @@ class VideoClassifier(Measured, pl.LightningModule):
         flat = tuple(i.flatten(0, 1) for i in inputs) if isinstance(inputs, tuple) else inputs.flatten(0, 1)
         return head_logits(self.net, flat).view(b, n, -1)
 
-    def clip_embeddings(self, video: torch.Tensor) -> torch.Tensor:
-        """Features before the head (B, N, D) for a uint8 batch of N clips per video (B, N, C, T, H, W)."""
+    def clip_embeddings(self, video: torch.Tensor, logits: bool = False):
+        """Features before the head (B, N, D) for a uint8 batch of N clips per video (B, N, C, T, H, W);
+        with `logits`, also the logits (B, N, K) of the same forward pass."""
         b, n = video.shape[:2]
         x = self.normalize(video.flatten(0, 1)).contiguous(memory_format=self.memory_format)
-        return embedding(self.net, x).view(b, n, -1)
+        if not logits:
+            return embedding(self.net, x).view(b, n, -1)
+        features, scores = embedding_and_logits(self.net, x)
+        return features.view(b, n, -1), scores.view(b, n, -1)
 
     def predict_step(self, batch: dict, batch_idx: int) -> dict:
         out = {"index": batch["index"], "failed": batch["failed"], "warnings": batch["warnings"], "probs": None}
-        if self.embedding:  # vidclf embed: features per view (timeline: per window), combined by its writer
-            out["embeddings"], out["starts"] = (self.clip_embeddings(batch["video"]) if "video" in batch else None,
-                                                batch.get("starts"))
-            if self.embedding == "select" and "video" in batch:  # vidclf select: scores too
-                out["probs"] = self.video_probs(self.clip_logits(batch["video"]))
+        if self.predict_outputs != "scores":  # features per view (timeline: per window), combined by the writer
+            out["embeddings"], out["starts"] = None, batch.get("starts")
+            if "video" in batch and self.predict_outputs == "both":  # vidclf select: scores of the same pass
+                out["embeddings"], logits = self.clip_embeddings(batch["video"], logits=True)
+                out["probs"] = self.video_probs(logits)
+            elif "video" in batch:
+                out["embeddings"] = self.clip_embeddings(batch["video"])
             return out
         if "starts" in batch:  # timeline: one clip per window; the writer combines windows per video
             out["window_logits"], out["starts"] = self.clip_logits(batch["video"]), batch["starts"]

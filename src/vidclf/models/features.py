@@ -25,17 +25,26 @@ def embedding(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
     it scores separately (the zoo's heads score every place of a pooled map, then average)."""
     if hasattr(net, "embed"):
         return net.embed(x)
+    return embedding_and_logits(net, x)[0]
+
+
+def embedding_and_logits(net: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The features `embedding` gives and the logits (B, K), from one forward pass."""
+    if isinstance(net, WordsNet):
+        inputs = net.embedder(x)
+        features = nn.functional.normalize(inputs[0], dim=-1) if isinstance(inputs, tuple) else inputs
+        return features, net.head(inputs)
     last = [m for m in classifier(net).modules() if isinstance(m, SCORING)][-1]
     seen: list[torch.Tensor] = []
     handle = last.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
     try:
-        net(x)
+        logits = net(x)
     finally:
         handle.remove()
     features = seen[-1]
     if isinstance(last, (nn.Linear, KNNHead)):  # features last: (B, ..., D) (no batch size as a number: exports stay dynamic)
-        return features.flatten(1, -2).mean(1) if features.dim() > 2 else features
-    return features.flatten(2).mean(-1)  # a convolution's: (B, D, ...)
+        return (features.flatten(1, -2).mean(1) if features.dim() > 2 else features), logits
+    return features.flatten(2).mean(-1), logits  # a convolution's: (B, D, ...)
 
 
 class Embedder(nn.Module):
