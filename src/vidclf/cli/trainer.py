@@ -6,17 +6,18 @@ from typing import Literal, Optional
 
 import pytorch_lightning as pl
 
+from vidclf.cli.before_labels import BeforeLabels
 from vidclf.commands import export as ex
 from vidclf.commands import predict as pr
 from vidclf.models.backbones import scratch_note
-from vidclf.ranges import NonNegativeFloat, PositiveFloat, PositiveInt
+from vidclf.ranges import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from vidclf.runtimes import Runtime, check_precision
 from vidclf.runtimes.swap import UseRuntime
 from vidclf.tuning.batch_size import find_batch_size
 from vidclf.tuning.lr import find_lr
 
 
-class VidclfTrainer(pl.Trainer):
+class VidclfTrainer(BeforeLabels, pl.Trainer):
     """Training: epochs, devices, precision, logging (Lightning's Trainer; vidclf's subcommands are its methods)."""
 
     def fit(self, model, train_dataloaders=None, val_dataloaders=None, datamodule=None, ckpt_path: Optional[str] = None,
@@ -103,8 +104,15 @@ class VidclfTrainer(pl.Trainer):
                 stride: Optional[PositiveFloat] = None,
                 overwrite: bool = False, runtime: Runtime = "auto", precision: Literal["fp32", "bf16"] = "fp32",
                 model_file: Optional[str] = None, output_format: Literal["auto", "labelstudio"] = "auto",
-                labelstudio_root: Optional[str] = None):
+                labelstudio_root: Optional[str] = None, live: bool = False, events: Optional[str] = None,
+                smooth: PositiveInt = 1, min_duration: NonNegativeFloat = 0.0, duration: Optional[PositiveFloat] = None,
+                print: bool = False, reconnect: NonNegativeInt = 5, rtsp_transport: Literal["tcp", "udp"] = "tcp"):
         """Predict the class of every video and write one row per video to a CSV or JSON Lines file.
+
+        Live sources (rtsp://, rtmp://, srt://, udp://, tcp://, an HLS .m3u8, /dev/videoN, or - for standard
+        input) are scored as they play: every --stride seconds the last --window seconds, each row flushed
+        to --timeline (and standard output with --print true) at once; the main output gets one row per
+        source when it ends (the stream's end, --duration, Ctrl-C or SIGTERM).
 
         Args:
             ckpt_path: The vidclf checkpoint to predict with (a run folder: its checkpoints/best.ckpt).
@@ -128,7 +136,26 @@ class VidclfTrainer(pl.Trainer):
                 timeline windows (--window, --stride), and the matching labelling config printed.
             labelstudio_root: Label Studio's local-files document root: videos under it become
                 /data/local-files/?d= paths (else the path or URL as given).
+            live: Read every --data.predict input as a live source (a file then plays in real time); live
+                sources are otherwise recognised by their scheme or device.
+            events: Live: also write a row per label run (source,start,end,label,prob) to this CSV or JSON
+                Lines file, when the run ends.
+            smooth: Live: a window's label from the mean probabilities of the last N windows.
+            min_duration: Live: seconds a label must last to be an event (shorter runs are flicker).
+            duration: Live: stop after this many seconds of stream.
+            print: Live: also print every window, gap and event as a JSON line on standard output.
+            reconnect: Live: attempts to open a source again after it fails or drops (backoff from 0.5 s,
+                doubling, 10 s at most); a gap row marks each drop.
+            rtsp_transport: RTSP over tcp (interleaved: works through firewalls) or udp (RTP datagrams).
         """
+        from vidclf.commands.live import live_sources, predict_live
+
+        sources = live_sources(datamodule.hparams.predict if datamodule is not None else None, live)
+        if sources:
+            return predict_live(self, model, datamodule, sources, ckpt_path, model_file, runtime, precision, output,
+                                timeline, events, window, stride, smooth, min_duration, duration, reconnect,
+                                rtsp_transport, print, top_k, overwrite)
+
         def run():
             return super(VidclfTrainer, self).predict(model, dataloaders, datamodule, return_predictions, ckpt_path)
 
@@ -137,66 +164,6 @@ class VidclfTrainer(pl.Trainer):
                                 lambda: pr.predict(self, datamodule, run, output, top_k, timeline, window, stride, overwrite,
                                                    output_format, labelstudio_root),
                                 model_file)
-
-    def embed(self, model: pl.LightningModule, datamodule=None, ckpt_path: Optional[str] = None,
-              output: str = "embeddings.parquet", window: Optional[PositiveFloat] = None,
-              stride: Optional[PositiveFloat] = None, overwrite: bool = False, runtime: Runtime = "auto",
-              precision: Literal["fp32", "bf16"] = "fp32") -> None:
-        """Write one vector per video of --data.predict: the features before the head (views averaged).
-
-        From a checkpoint, or from a backbone's pretrained weights (--model.pretrained true). Rows:
-        path, start, end, status, embedding; a list with start/end gives one per segment, --window one per
-        time window; a file that fails has its row with `error: ...` and no vector. A video-text model
-        also writes its class vectors (--model.classes) to OUTPUT.classes.parquet, and `vidclf search
-        OUTPUT 'words'` ranks the videos by a text.
-
-        Args:
-            ckpt_path: The vidclf checkpoint whose backbone embeds (a run folder: its checkpoints/best.ckpt).
-            output: .parquet (the vectors as a fixed-size list column; pyarrow, pandas, DuckDB read it) or
-                .npy (the vectors of the ok rows, with OUTPUT.csv indexing them).
-            window: Seconds per vector along each video (default: one vector per video or segment).
-            stride: Seconds between window starts. Default: the window length.
-            overwrite: Replace existing output files (otherwise embed refuses to start).
-            runtime: What computes the features: auto (on a CPU the fastest installed: openvino, onnxruntime,
-                then torch), torch, onnxruntime or openvino (the features converted once, cached in
-                ~/.cache/vidclf/runtimes; equal to torch's within 1e-4 at fp32).
-            precision: fp32, or bf16 (OpenVINO on a CPU with bf16 instructions).
-        """
-        from vidclf.commands.embed import embed
-
-        def run():
-            return pl.Trainer.predict(self, model, datamodule=datamodule, return_predictions=False, ckpt_path=ckpt_path)
-
-        if window is None and stride is not None:
-            window = stride
-        embed(self, model, datamodule, run, output, window, stride, overwrite, ckpt_path or model.hparams.backbone,
-              runtime, precision)
-
-    def select(self, model: pl.LightningModule, datamodule=None, ckpt_path: Optional[str] = None,
-               budget: PositiveInt = 30, output: str = "next.json", strategy: Literal["margin", "entropy"] = "margin",
-               labelstudio_root: Optional[str] = None, overwrite: bool = False) -> None:
-        """Pick the videos of --data.predict most worth labelling next, as pre-annotated Label Studio tasks.
-
-        Uncertain ones (a small margin between the two most probable classes, or a high entropy;
-        multi-label: a class near its threshold), spread out: k-center greedy on their embeddings among the
-        budget x 4 most uncertain, so the picks are not near-copies. Videos of --data.train are left out.
-        Writes OUTPUT (tasks) and OUTPUT with .csv (rank, uncertainty, distance to the others chosen, labels).
-
-        Args:
-            ckpt_path: The vidclf checkpoint whose uncertainty counts (a run folder: its checkpoints/best.ckpt).
-            budget: How many videos to propose.
-            output: The tasks file (.json) to import into Label Studio.
-            strategy: Single-label uncertainty: margin (1 - top1 + top2) or entropy (normalised).
-            labelstudio_root: Label Studio's local-files document root (videos under it become
-                /data/local-files/?d= paths).
-            overwrite: Replace existing output files.
-        """
-        from vidclf.commands.select import select
-
-        def run():
-            return pl.Trainer.predict(self, model, datamodule=datamodule, return_predictions=False, ckpt_path=ckpt_path)
-
-        select(self, model, datamodule, run, budget, output, strategy, labelstudio_root, overwrite)
 
     def export(self, model: pl.LightningModule, datamodule=None, ckpt_path: Optional[str] = None,
                format: ex.Format = "onnx", output: Optional[str] = None,

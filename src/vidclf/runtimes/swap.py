@@ -52,6 +52,25 @@ def convert(model, clip, runtime: str, asked: str, precision: str) -> Optional[R
         return None
 
 
+def swap_in(model, clip, runtime: str, precision: str) -> tuple[str, Optional[nn.Module]]:
+    """The classifier's network replaced by its conversion to `runtime` (auto: see vidclf.runtimes.choose)
+    for the model's device, the choice said on standard error; returns (the runtime that runs, the
+    torch network it replaced: None where torch runs)."""
+    asked, runtime = runtime, choose(runtime, model.device.type)
+    check_precision(runtime, precision)  # auto may have found no OpenVINO
+    if runtime == "torch":
+        if asked == "auto":  # say why: a GPU, or no other runtime installed
+            print(f"vidclf: runtime torch ({model.device.type}, {torch.get_num_threads()} threads)", file=sys.stderr)
+        return "torch", None
+    net = convert(model, clip, runtime, asked, precision)
+    if net is None:
+        return "torch", None
+    kept, model.net = model.net, net
+    print(f"vidclf: runtime {runtime} at {precision} ({torch.get_num_threads()} threads; --runtime torch "
+          f"runs the checkpoint in torch)", file=sys.stderr)
+    return runtime, kept
+
+
 def weights_sha256(net: nn.Module) -> str:
     """Of the network's parameters and buffers, by name: what makes two conversions the same model."""
     digest = hashlib.sha256()
@@ -77,18 +96,7 @@ class UseRuntime(pl.Callback):
             print(f"vidclf: runtime {runtime} running {self.model_file} ({torch.get_num_threads()} threads)",
                   file=sys.stderr)
             return
-        runtime = choose(self.runtime, model.device.type)
-        check_precision(runtime, self.precision)  # auto may have found no OpenVINO
-        if runtime == "torch":
-            if self.runtime == "auto":  # say why: a GPU, or no other runtime installed
-                print(f"vidclf: runtime torch ({model.device.type}, {torch.get_num_threads()} threads)", file=sys.stderr)
-            return
-        net = convert(model, trainer.datamodule.clip, runtime, self.runtime, self.precision)
-        if net is None:
-            return
-        self.kept, model.net = model.net, net
-        print(f"vidclf: runtime {runtime} at {self.precision} ({torch.get_num_threads()} threads; --runtime torch "
-              f"runs the checkpoint in torch)", file=sys.stderr)
+        _, self.kept = swap_in(model, trainer.datamodule.clip, self.runtime, self.precision)
 
     def _swap_out(self, trainer, model) -> None:
         if self.kept is not None:
