@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -268,3 +269,63 @@ def test_garbage_source_says_why_and_the_other_goes_on_until_sigterm(trained, tm
     assert second["status"] == "ok" and second["ended"] == "stopped" and int(second["windows"]) >= 3
     assert {r["source"] for r in read_csv(tmp_path / "timeline.csv")} == {f"tcp://127.0.0.1:{good}"}
     assert read_csv(tmp_path / "events.csv")  # the open run closed as an event at the stop
+
+
+@pytest.mark.slow
+def test_serve_streams_live_rows_to_clients_and_the_page_scores_the_visitors_camera(trained, tmp_path_factory):
+    from test_serve import CHROMIUM, Server
+
+    port = free_port()
+    source = f"tcp://127.0.0.1:{port}"
+    sender = send(CLIP, f"{source}?listen=1", "mpegts")
+    # (a short TMPDIR: the server's multiprocessing sockets live there, and their paths have a length limit)
+    server = Server(trained / "checkpoints/best.ckpt", tmp_path_factory.mktemp("live"), "--streams", json.dumps([source]))
+    try:
+        info = json.loads(urllib.request.urlopen(f"{server.url}/info", timeout=10).read())
+        assert info["streams"] == [source]
+        rows, last_id = watch(f"{server.url}/streams/events", count=3)
+        windows = [r for r in rows if r["kind"] == "window"]
+        assert windows and all(r["source"] == source and r["label"] in info["classes"] for r in windows)
+        later, _ = watch(f"{server.url}/streams/events", count=1, last_id=last_id)  # a reconnection goes on
+        assert later[0]["start"] > windows[-1]["start"]
+        if not Path(CHROMIUM).exists():
+            pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+                "--no-sandbox", "--disable-gpu", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"])
+            page = browser.new_page()
+            page.goto(server.url)
+            page.wait_for_function("document.querySelector('.source .now') && "
+                                   "/%/.test(document.querySelector('.source .now').textContent)", timeout=60_000)
+            assert page.text_content(".source .name") == source
+            page.click("#camera-start")  # Chromium's fake camera: recordings of it go to /predict
+            page.wait_for_function("document.getElementById('camera-label').textContent.length > 0", timeout=90_000)
+            label = page.text_content("#camera-label")
+            assert any(label.startswith(name + " ") for name in info["classes"]), label
+            page.click("#camera-stop")
+            browser.close()
+    finally:
+        stop(sender)
+        code, output = server.stop()
+    assert code == 0, output[-3000:]
+
+
+def watch(url: str, count: int, last_id: str = "", timeout: float = 90) -> tuple[list[dict], str]:
+    """The first `count` rows of a server-sent event stream (reconnecting with the last id, as a browser's
+    EventSource does, when a connection ends), and the last event id seen."""
+    rows, ident, deadline = [], last_id, time.time() + timeout
+    while time.time() < deadline:
+        request = urllib.request.Request(url, headers={"Last-Event-ID": ident} if ident else {})
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            assert response.headers["Content-Type"].startswith("text/event-stream")
+            for line in response:
+                line = line.decode().rstrip("\n")
+                if line.startswith("id: "):
+                    ident = line[4:]
+                elif line.startswith("data: "):
+                    rows.append(json.loads(line[6:]))
+                if len(rows) >= count and ident and not line:  # a whole event read
+                    return rows, ident
+    raise AssertionError(f"{len(rows)} rows from {url} in {timeout} s")

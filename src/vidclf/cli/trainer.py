@@ -211,7 +211,7 @@ class VidclfTrainer(BeforeLabels, pl.Trainer):
               max_upload_mb: PositiveFloat = 200.0, read_timeout: PositiveFloat = 30.0, timeout: PositiveFloat = 120.0,
               shutdown_timeout: NonNegativeFloat = 30.0, top_k: Optional[PositiveInt] = None, runtime: Runtime = "auto",
               precision: Literal["fp32", "bf16"] = "fp32", model_file: Optional[str] = None,
-              labelstudio_url: Optional[str] = None) -> None:
+              labelstudio_url: Optional[str] = None, streams: Optional[list[str]] = None) -> None:
         """Serve a trained model over HTTP (LitServe): POST /predict, GET /info, GET /health, a web page at /.
 
         Answers are the rows `vidclf predict` writes for the same file (views and thresholds from the
@@ -241,8 +241,12 @@ class VidclfTrainer(BeforeLabels, pl.Trainer):
             labelstudio_url: Also be a Label Studio ML backend (give Label Studio http://HOST:PORT/labelstudio):
                 /predict answers its tasks with pre-annotations (choices and timeline ranges), fetching each
                 task's video from this Label Studio only, with the API token in LABEL_STUDIO_API_KEY.
+            streams: Live sources to classify as they play (RTSP cameras, network streams: see vidclf predict),
+                fixed here: GET /streams/events streams their window rows and events (server-sent events)
+                and the web page shows them; no client can make the server open a URL.
         """
         from vidclf.commands.serve import serve
 
         serve(self, model, datamodule, ckpt_path, host, port, max_batch_size, batch_timeout, workers, decode_threads,
-              max_upload_mb, read_timeout, timeout, shutdown_timeout, top_k, runtime, precision, model_file, labelstudio_url)
+              max_upload_mb, read_timeout, timeout, shutdown_timeout, top_k, runtime, precision, model_file, labelstudio_url,
+              streams)

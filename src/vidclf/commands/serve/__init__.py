@@ -19,6 +19,7 @@ import tempfile
 from typing import Optional
 
 from vidclf.commands.predict import views
+from vidclf.commands.serve import streams as live
 from vidclf.cores import core_count
 from vidclf.errors import VidclfError
 from vidclf.io.checkpoints import load_weights
@@ -30,7 +31,8 @@ HOSTS = ("127.0.0.1", "0.0.0.0", "::")  # what LitServe binds: loopback, or ever
 def serve(trainer, model, datamodule, ckpt_path: Optional[str], host: str, port: int, max_batch_size: int,
           batch_timeout: float, workers: int, decode_threads: Optional[int], max_upload_mb: float,
           read_timeout: float, timeout: float, shutdown_timeout: float, top_k: Optional[int], runtime: str = "auto",
-          precision: str = "fp32", model_file: Optional[str] = None, labelstudio_url: Optional[str] = None) -> None:
+          precision: str = "fp32", model_file: Optional[str] = None, labelstudio_url: Optional[str] = None,
+          streams: Optional[list[str]] = None) -> None:
     """Check the address, describe the model (GET /info), then run the server until it is stopped.
     `model_file`: an export with its sidecar in place of the checkpoint (see vidclf.runtimes.model_file)."""
     from vidclf.commands.serve.api import VideoAPI
@@ -71,11 +73,18 @@ def serve(trainer, model, datamodule, ckpt_path: Optional[str], host: str, port:
     api = VideoAPI(ckpt_path, {"aggregate": hp.aggregate, "threshold": hp.threshold}, clip,
                    upload_dir, top_k, threads, max_batch_size, batch_timeout, runtime, precision,
                    1 if gpu else workers, model_file, {k: v for k, v in hp.items() if not k.startswith("_")})
+    info["streams"] = live.names(streams or [])
     decoding = {"clip": clip, "num_clips": scoring["num_clips"], "num_crops": scoring["num_crops"],
-                "decode_threads": threads, "labelstudio_url": labelstudio_url}
-    run_server(api, info, decoding, host, port, upload_dir, max_upload_mb, read_timeout, timeout,
-               shutdown_timeout, accelerator="cuda" if gpu else "cpu", devices=trainer.num_devices if gpu else 1,
-               workers=workers)
+                "decode_threads": threads, "labelstudio_url": labelstudio_url, "streams": bool(streams)}
+    scorer = live.start_scoring(streams, upload_dir, ["--model_file", model_file] if model_file else
+                                ["--ckpt_path", ckpt_path], runtime, precision if precision != "as exported" else "fp32") \
+        if streams else None
+    try:
+        run_server(api, info, decoding, host, port, upload_dir, max_upload_mb, read_timeout, timeout,
+                   shutdown_timeout, accelerator="cuda" if gpu else "cpu", devices=trainer.num_devices if gpu else 1,
+                   workers=workers)
+    finally:
+        live.stop_scoring(scorer)
 
 
 def check_address(host: str, port: int) -> None:
@@ -121,6 +130,7 @@ def run_server(api, info: dict, decoding: dict, host: str, port: int, upload_dir
     previous = signal.signal(signal.SIGTERM, stop)
     print(f"vidclf: serving {info['backbone']} ({len(info['classes'])} classes) at http://{_url_host(host)}:{port}/ "
           f"(web page), POST /predict, GET /info, GET /health"
+          + (f"; live sources {', '.join(info['streams'])} at GET /streams/events" if info.get("streams") else "")
           + (f"; a Label Studio ML backend at http://{_url_host(host)}:{port}/labelstudio (videos from "
              f"{decoding['labelstudio_url']} only)" if decoding.get("labelstudio_url") else "")
           + "; Ctrl-C or SIGTERM stops", file=sys.stderr, flush=True)

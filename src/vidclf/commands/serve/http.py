@@ -27,12 +27,13 @@ from python_multipart import MultipartParser
 from python_multipart.multipart import parse_options_header
 
 from vidclf.commands.serve.asgi import answer, as_json, errors_422, once
+from vidclf.commands.serve.streams import serve_events
 from vidclf.commands.serve.studio import PREFIX as STUDIO_PREFIX
 from vidclf.commands.serve.studio import Studio, serve_studio
 from vidclf.data.clips import ClipSettings
 from vidclf.data.datasets import VideoClips
 
-ROUTES = ("/", "/info", "/health", "/predict")
+ROUTES = ("/", "/info", "/health", "/predict", "/streams/events")
 DRAIN_BYTES = 64 << 20  # an oversized upload is read (and dropped) this far, so the client sees the 413
 HOW = "send the video as multipart form field `file`, or as the raw body with a video/* content type"
 
@@ -86,7 +87,7 @@ class VidclfHTTP:
 
     def __init__(self, app, upload_dir: str, max_upload_bytes: int, read_timeout: float, info: dict,
                  clip: ClipSettings, num_clips: int, num_crops: int, decode_threads: int,
-                 labelstudio_url: Optional[str] = None):
+                 labelstudio_url: Optional[str] = None, streams: bool = False):
         self.app, self.upload_dir, self.max_bytes = app, upload_dir, max_upload_bytes
         self.read_timeout, self.info = read_timeout, info
         self.clip, self.num_clips, self.num_crops = clip, num_clips, num_crops
@@ -94,6 +95,7 @@ class VidclfHTTP:
         torch.set_num_threads(1)  # this HTTP server process decodes; each decoding thread needs one core
         self.pool = ThreadPoolExecutor(decode_threads, thread_name_prefix="vidclf-decode")
         self.studio = Studio(labelstudio_url, info, upload_dir, max_upload_bytes) if labelstudio_url else None
+        self.streams = streams  # live sources configured: their rows are in the upload folder
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -109,6 +111,10 @@ class VidclfHTTP:
             return await answer(send, 200, self.info)
         if path == "/predict" and method == "POST":
             return await self._predict(scope, receive, send)
+        if path == "/streams/events" and method == "GET":
+            if not self.streams:
+                return await answer(send, 404, {"status": "error: no live sources; start the server with --streams URL"})
+            return await serve_events(self.upload_dir, scope, receive, send)
         if path == "/health":
             return await self.app(scope, receive, send)
         return await answer(send, 405, {"status": f"error: {method} {path} is not allowed"})
