@@ -329,3 +329,38 @@ def watch(url: str, count: int, last_id: str = "", timeout: float = 90) -> tuple
                 if len(rows) >= count and ident and not line:  # a whole event read
                     return rows, ident
     raise AssertionError(f"{len(rows)} rows from {url} in {timeout} s")
+
+
+@pytest.mark.slow
+def test_rtmp_and_srt_through_a_pipe(trained, tmp_path):
+    """RTMP straight in; SRT, which PyAV's FFmpeg lacks, refused in one line that gives the pipe, which works."""
+    ckpt = trained / "checkpoints/best.ckpt"
+    reference = file_timeline(ckpt, CLIP, tmp_path)
+    port = free_port()
+    sender = send(CLIP, f"rtmp://127.0.0.1:{port}/live/cam", "flv", 4, "-listen", "1")
+    try:
+        finished(start_live(ckpt, [f"rtmp://127.0.0.1:{port}/live/cam"], tmp_path, "--reconnect", "0"))
+    finally:
+        stop(sender)
+    assert_like_file(read_csv(tmp_path / "timeline.csv"), reference)
+    port = free_port()
+    url = f"srt://127.0.0.1:{port}"
+    refused = subprocess.run([str(VIDCLF), "predict", *QUIET, "--ckpt_path", str(ckpt), "--data.predict", url,
+                              "--output", str(tmp_path / "srt.csv")], capture_output=True, text=True, timeout=60)
+    if refused.returncode == 0:  # a PyAV built with libsrt: nothing to refuse
+        return
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert f"PyAV's FFmpeg has no srt; receive it with an ffmpeg that has and pipe it in: ffmpeg -i '{url}'" in refused.stderr
+    sender = send(CLIP, f"{url}?mode=listener", "mpegts", 4)
+    receiver = subprocess.Popen([FFMPEG, "-hide_banner", "-loglevel", "error", "-i", url, "-c", "copy", "-f", "mpegts",
+                                 "-"], stdout=subprocess.PIPE)
+    try:
+        piped = subprocess.run([str(VIDCLF), "predict", *QUIET, "--ckpt_path", str(ckpt), "--data.predict", "-",
+                                "--output", str(tmp_path / "srt.csv"), "--overwrite", "true", "--timeline",
+                                str(tmp_path / "srt_timeline.csv")], stdin=receiver.stdout, capture_output=True,
+                               text=True, timeout=60)
+    finally:
+        stop(sender)
+        stop(receiver)
+    assert piped.returncode == 0, piped.stderr
+    assert_like_file(read_csv(tmp_path / "srt_timeline.csv"), reference)

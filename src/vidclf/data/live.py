@@ -113,7 +113,11 @@ class LiveSource:
             except Exception as err:  # refused, unreachable, not a video: try again, then give up
                 refused = f"cannot open {self.name}: {reason(err)}"
                 attempts += 1
-                if attempts > self.reconnect or self.source == "-":
+                if "Protocol not found" in refused:  # PyAV's FFmpeg lacks it (srt): no retry will help
+                    scheme = urlsplit(self.source).scheme
+                    return self._end(f"{refused}: PyAV's FFmpeg has no {scheme}; receive it with an ffmpeg that has and "
+                                     f"pipe it in: ffmpeg -i '{self.name}' -c copy -f mpegts - | vidclf predict "
+                                     f"--data.predict - ...")
                     return self._end(refused if not self.connected else
                                      f"{why or 'the stream ended'}; {attempts - 1} reconnection attempt(s) failed "
                                      f"({reason(err)})")
