@@ -79,7 +79,7 @@ def memory(ckpt: str, video: Path, seconds: float, tmp: Path) -> None:
     procs, urls = senders(video, 1)
     live = subprocess.Popen([sys.executable, "-m", "vidclf", "predict", "--ckpt_path", ckpt, "--data.predict", urls[0],
                              "--output", str(tmp / "mem.csv"), "--timeline", str(tmp / "mem_timeline.csv"),
-                             "--duration", str(seconds), "--reconnect", "0", "--overwrite", "true"],
+                             "--duration", str(seconds), "--reconnect", "100", "--overwrite", "true"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     samples, began = [], time.time()
     try:
@@ -95,13 +95,17 @@ def memory(ckpt: str, video: Path, seconds: float, tmp: Path) -> None:
     print(f"memory over {seconds:.0f} s of one stream (demo model, runtime auto): {settled[1]:.0f} MB at "
           f"{settled[0]:.0f} s, {samples[-1][1]:.0f} MB at {samples[-1][0]:.0f} s "
           f"({samples[-1][1] - settled[1]:+.0f} MB), peak {peak:.0f} MB; {len(samples)} samples")
+    with open(tmp / "mem.csv") as f:
+        row = next(csv.DictReader(f))
+    print(f"  the stream: {row['windows']} windows, {row['skipped']} skipped, {row['gaps']} gaps, {row['seconds']} s, "
+          f"ended: {row['ended']}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--streams", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32])
-    parser.add_argument("--backbones", nargs="+", default=["demo", "x3d_s"])
+    parser.add_argument("--backbones", nargs="*", default=["demo", "x3d_s"], help="none: only the memory run")
     parser.add_argument("--runtimes", nargs="+", default=["torch", "onnxruntime", "openvino"])
     parser.add_argument("--memory", type=float, default=0, help="seconds of the memory run (0: skip)")
     args = parser.parse_args()

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from vidclf.cli import main
-from vidclf.synthetic import render_dataset, render_motion, write_video
+from vidclf.synthetic import render_dataset, render_motion, render_tagged, write_video
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_VIDEOS = REPO.parent / "shared" / "videos"
@@ -83,6 +83,25 @@ def trained(tiny_data, tmp_path_factory) -> Path:
     code = vidclf("fit", *TINY, *QUIET, "--data.train", tiny_data / "train", "--data.val", tiny_data / "val",
                   "--trainer.max_epochs", "2", "--trainer.default_root_dir", root)
     assert code == 0
+    return root / "version_0"
+
+
+@pytest.fixture(scope="session")
+def tagged(tmp_path_factory) -> Path:
+    """train.csv (24 videos) and val.csv (15) of 48 px clips, each tagged with any of TAGS (some none)."""
+    root = tmp_path_factory.mktemp("tagged")
+    render_tagged(str(root), "train", 24, seed=0, frames=36, size=48)
+    render_tagged(str(root), "val", 15, seed=1, frames=36, size=48)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tagged_run(tagged, tmp_path_factory) -> Path:
+    """A run directory from a real multi-label `vidclf fit` (2 epochs)."""
+    root = tmp_path_factory.mktemp("tagged_runs")
+    assert vidclf("fit", *TINY, *QUIET, "--data.allow_empty_labels", "true", "--data.train", tagged / "train.csv",
+                  "--data.val", tagged / "val.csv", "--trainer.max_epochs", "2",
+                  "--trainer.default_root_dir", root) == 0
     return root / "version_0"
 
 

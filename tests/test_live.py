@@ -364,3 +364,26 @@ def test_rtmp_and_srt_through_a_pipe(trained, tmp_path):
         stop(receiver)
     assert piped.returncode == 0, piped.stderr
     assert_like_file(read_csv(tmp_path / "srt_timeline.csv"), reference)
+
+
+@pytest.mark.slow
+def test_a_multi_label_model_live(tagged_run, tmp_path):
+    """Rows carry every label over its threshold and each class's probability, as the file timeline's;
+    events come per label."""
+    ckpt = tagged_run / "checkpoints/best.ckpt"
+    video = next((SHARED_VIDEOS / "labeled_actions/clean_and_jerk").glob("*.mp4"))
+    assert vidclf("predict", *QUIET, "--ckpt_path", ckpt, "--data.predict", video, "--output", tmp_path / "file.csv",
+                  "--timeline", tmp_path / "file_timeline.csv", "--model.threshold", "0.45") == 0
+    reference = {r["start"]: r for r in read_csv(tmp_path / "file_timeline.csv")}
+    assert vidclf("predict", *QUIET, "--ckpt_path", ckpt, "--data.predict", video, "--live", "true", "--duration", "4",
+                  "--output", tmp_path / "live.csv", "--timeline", tmp_path / "timeline.csv", "--events",
+                  tmp_path / "events.csv", "--model.threshold", "0.45") == 0
+    rows = read_csv(tmp_path / "timeline.csv")
+    assert len(rows) == 5 and any(r["labels"] for r in rows)
+    for row in rows:
+        same = reference[row["start"]]
+        assert row["labels"] == same["labels"]
+        assert all(abs(float(row[k]) - float(same[k])) < 1e-4 for k in row if k.startswith("prob_"))
+    shown = {label for r in rows for label in r["labels"].split(";") if label}
+    events = read_csv(tmp_path / "events.csv")
+    assert {e["label"] for e in events} == shown

@@ -22,25 +22,6 @@ from vidclf.synthetic import TAGS, render_tagged
 EMPTY_OK = ["--data.allow_empty_labels", "true"]
 
 
-@pytest.fixture(scope="session")
-def tagged(tmp_path_factory) -> Path:
-    """train.csv (24 videos) and val.csv (15) of 48 px clips, each tagged with any of TAGS (some none)."""
-    root = tmp_path_factory.mktemp("tagged")
-    render_tagged(str(root), "train", 24, seed=0, frames=36, size=48)
-    render_tagged(str(root), "val", 15, seed=1, frames=36, size=48)
-    return root
-
-
-@pytest.fixture(scope="session")
-def tagged_run(tagged, tmp_path_factory) -> Path:
-    """A run directory from a real multi-label `vidclf fit` (2 epochs)."""
-    root = tmp_path_factory.mktemp("tagged_runs")
-    assert vidclf("fit", *TINY, *QUIET, *EMPTY_OK, "--data.train", tagged / "train.csv",
-                  "--data.val", tagged / "val.csv", "--trainer.max_epochs", "2",
-                  "--trainer.default_root_dir", root) == 0
-    return root / "version_0"
-
-
 def truth(listing: Path) -> dict[str, set[str]]:
     """{video file name: its labels} from a path,labels list."""
     return {Path(r["path"]).name: set(filter(None, r["labels"].split(";"))) for r in read_csv(listing)}

@@ -118,6 +118,7 @@ class LiveSource:
                     return self._end(f"{refused}: PyAV's FFmpeg has no {scheme}; receive it with an ffmpeg that has and "
                                      f"pipe it in: ffmpeg -i '{self.name}' -c copy -f mpegts - | vidclf predict "
                                      f"--data.predict - ...")
+                if attempts > self.reconnect or self.source == "-":
                     return self._end(refused if not self.connected else
                                      f"{why or 'the stream ended'}; {attempts - 1} reconnection attempt(s) failed "
                                      f"({reason(err)})")

@@ -101,16 +101,15 @@ class SourceScorer:
         self.skipped += skipped
         end = start + self.window
         self.seconds = max(self.seconds, end)
-        fields = score_fields(self.smoother(probs), self.model, self.top_k)
+        smoothed = self.smoother(probs)
+        fields = score_fields(smoothed, self.model, self.top_k)
         row = {"source": self.source.name, "start": round(start, 3), "end": round(end, 3),
                "stream_pts": None if after.pts is None else round(after.pts, 3), "wall_time": wall_time(),
                "lag": round(max(0.0, time.time() - after.arrived), 3), "skipped": skipped,
                **{k: v for k, v in fields.items() if k != "warning"}}
         self.emit("window", row)
         names = fields["labels"] if "labels" in fields else [fields["label"]]
-        smoothed = self.smoother.last  # the probabilities the row's labels came from
-        mean = torch.stack(list(smoothed)).mean(0)
-        present = {n: float(mean[self.model.class_names.index(n)]) for n in names}
+        present = {n: float(smoothed[self.model.class_names.index(n)]) for n in names}
         self._emit_events(self.events.add(start, end, present))
 
     def _emit_events(self, events: list[dict]) -> None:
