@@ -1,6 +1,7 @@
 # make demo: set up .venv and run fit -> validate -> predict -> export on a synthetic data set.
 # make test: set up .venv and run the default test suite (make test-slow: the heavier cases).
 # make lint: ruff; make docs: the docs site (MkDocs Material, strict) into site/.
+# make studio: Label Studio in .venv-ls (its pins clash with vidclf's), for the slow suite's real-server test.
 VENV := .venv
 PY := $(VENV)/bin/python
 VIDCLF := $(VENV)/bin/vidclf
@@ -10,7 +11,9 @@ PYTEST := $(PY) -m pytest -p no:cacheprovider --durations=15
 # the default suite in 2 processes (pytest-xdist): 4 min 8 s instead of 6 min 46 s in one, on 2 cores and
 # the same 264+122 tests (docs/development.md); the slow suite in one
 
-.PHONY: install demo test test-slow lint docs clean
+STUDIO := .venv-ls
+
+.PHONY: install demo test test-slow lint docs clean studio
 
 install: $(STAMP)
 
@@ -36,6 +39,14 @@ test: install
 
 test-slow: install
 	$(PYTEST) -m slow tests
+
+studio: $(STUDIO)/.installed
+
+$(STUDIO)/.installed:
+	test -x $(STUDIO)/bin/python || python3 -m venv $(STUDIO)
+	# sentry-sdk 3 removed an option Label Studio 1.23 passes at start-up
+	$(STUDIO)/bin/pip install -q "label-studio==1.23.2" "label-studio-sdk==2.1.2" "sentry-sdk<3"
+	touch $@
 
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks examples docs/hooks

@@ -5,7 +5,7 @@ one step per call; prints what Label Studio holds afterwards as JSON.
 
     python studio_client.py URL TOKEN setup CONFIG.xml ROOT TASKS.json
     python studio_client.py URL TOKEN backend PROJECT BACKEND_URL
-    python studio_client.py URL TOKEN accept PROJECT EXPORT.json
+    python studio_client.py URL TOKEN correct PROJECT LABELS.json EXPORT.json
 """
 
 from __future__ import annotations
@@ -36,7 +36,9 @@ def backend(client: LabelStudio, project: int, url: str) -> dict:
     """vidclf serve as the project's ML backend; Label Studio asks it for every task's prediction."""
     ml = client.ml.create(project=project, url=url, title="vidclf")
     before = {t["id"]: len(t["predictions"]) for t in tasks(client, project)}
-    client.ml.predict_all_tasks(id=ml.id)
+    # the Data Manager's "Retrieve predictions" (open source Label Studio: the backend's /predict per batch)
+    client.actions.create(id="retrieve_tasks_predictions", project=project,
+                          selected_items={"all": True, "excluded": []})
     deadline = time.time() + 120
     while time.time() < deadline:
         now = tasks(client, project)
@@ -46,10 +48,14 @@ def backend(client: LabelStudio, project: int, url: str) -> dict:
     return {"backend": ml.id, "tasks": tasks(client, project), "timed_out": True}
 
 
-def accept(client: LabelStudio, project: int, out: str) -> dict:
-    """Each task's first prediction accepted as its annotation; the project exported as JSON to OUT."""
+def correct(client: LabelStudio, project: int, labels: str, out: str) -> dict:
+    """Each task annotated as a person correcting its pre-annotation would (its `choices` result set to the
+    label LABELS gives its video); the project exported as JSON to OUT."""
+    truth = json.loads(Path(labels).read_text())
     for task in tasks(client, project):
-        client.annotations.create(id=task["id"], result=task["predictions"][0]["result"], project=project)
+        result = [r for r in task["predictions"][0]["result"] if r["type"] == "choices"]
+        result = [{**r, "value": {"choices": [truth[task["data"]["video"]]]}} for r in result]
+        client.annotations.create(id=task["id"], result=result, project=project)
     Path(out).write_bytes(b"".join(client.projects.exports.download_sync(id=project, export_type="JSON")))
     return {"exported": out}
 
@@ -62,7 +68,7 @@ def main() -> None:
     elif step == "backend":
         result = backend(client, int(args[0]), args[1])
     else:
-        result = accept(client, int(args[0]), args[1])
+        result = correct(client, int(args[0]), args[1], args[2])
     print(json.dumps(result))
 
 
