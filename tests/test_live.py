@@ -182,11 +182,14 @@ def test_rtsp_camera(trained, tmp_path, transport):
     reference = file_timeline(ckpt, CLIP, tmp_path)
     port = free_port()
     server = rtsp_server(CLIP, port)
-    try:
-        finished(start_live(ckpt, [f"rtsp://127.0.0.1:{port}/clip"], tmp_path, "--rtsp_transport", transport,
-                            "--duration", "4", "--reconnect", "0"))
+    try:  # a camera's URL with its password: never written anywhere
+        err = finished(start_live(ckpt, [f"rtsp://viewer:s3cret-pw@127.0.0.1:{port}/clip"], tmp_path,
+                                  "--rtsp_transport", transport, "--duration", "4", "--reconnect", "0", "--print", "true"))
     finally:
         stop(server)
+    assert all("s3cret-pw" not in text for text in (err, (tmp_path / "timeline.csv").read_text(),
+                                                    (tmp_path / "live.csv").read_text()))
+    assert read_csv(tmp_path / "live.csv")[0]["path"] == f"rtsp://viewer:REDACTED@127.0.0.1:{port}/clip"
     rows = read_csv(tmp_path / "timeline.csv")
     assert [float(r["start"]) for r in rows] == pytest.approx([0.0, 0.8, 1.6, 2.4, 3.2])
     assert_like_file(rows, reference)
