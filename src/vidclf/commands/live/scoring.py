@@ -122,9 +122,7 @@ class SourceScorer:
         counts = {"windows": self.windows, "skipped": self.skipped, "gaps": len(source.gaps),
                   "seconds": round(self.seconds, 3), "ended": self.ended}
         if not self.windows:
-            why = source.error or "no frames came"
-            if not source.connected:
-                why = source.error or f"cannot open {source.name}"
+            why = source.error or ("no frames came" if source.connected else f"cannot open {source.name}")
             return {"path": source.name, "status": f"error: {why}", **counts}
         if model.hparams.aggregate == "logit":
             probs = model.probs(self.logit_sum / self.windows)
